@@ -1,0 +1,9 @@
+/** One jest run for unit tests (beside the code, against sources) and cross-service tests in test/. */
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
+  testMatch: ['<rootDir>/{packages,services,tools}/*/src/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
+  moduleNameMapper: { '^@talkie/([a-z-]+)$': '<rootDir>/packages/$1/src' },
+  testTimeout: 60_000,
+};

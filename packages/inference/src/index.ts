@@ -1,0 +1,6 @@
+export * from './manifest';
+export * from './preprocess';
+export * from './ctc';
+export * from './transcript';
+export * from './model-session';
+export * from './lip-reader';

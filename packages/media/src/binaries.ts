@@ -1,0 +1,94 @@
+import { execFile } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
+
+export interface FfmpegBinaries {
+  ffmpeg: string;
+  ffprobe: string;
+  /** where they came from, for the start-up log */
+  source: 'env' | 'system' | 'npm';
+  /** e.g. "5.1.9-0+deb12u1" */
+  version: string;
+  major: number;
+  /** set when the binaries are usable but not recommended */
+  warning?: string;
+}
+
+/** Talkie relies on ffmpeg ≥ 5 behaviour (fps filter rounding, protocol whitelists). */
+export const MIN_SYSTEM_FFMPEG_MAJOR = 5;
+
+function onPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+export async function ffmpegVersion(ffmpegPath: string): Promise<{ version: string; major: number }> {
+  const { stdout } = await execFileAsync(ffmpegPath, ['-hide_banner', '-version'], { timeout: 10_000 });
+  const match = /ffmpeg version (n?(\d+)[^\s]*)/.exec(stdout);
+  if (!match) throw new Error(`could not read the version of ${ffmpegPath}`);
+  return { version: match[1], major: Number(match[2]) };
+}
+
+function fromNpmPackages(): { ffmpeg: string; ffprobe: string } | undefined {
+  try {
+    // Optional dependencies: absent on platforms they do not ship for, or when omitted at install.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const ffmpeg = (require('@ffmpeg-installer/ffmpeg') as { path: string }).path;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const ffprobe = (require('@ffprobe-installer/ffprobe') as { path: string }).path;
+    return { ffmpeg, ffprobe };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Finds ffmpeg and ffprobe: `FFMPEG_PATH`/`FFPROBE_PATH` first, then the system's (version 5 or
+ * later), then the builds shipped in npm packages as a last resort (old builds: a warning says so).
+ */
+export async function resolveFfmpeg(env: NodeJS.ProcessEnv = process.env): Promise<FfmpegBinaries> {
+  if (env.FFMPEG_PATH || env.FFPROBE_PATH) {
+    if (!env.FFMPEG_PATH || !env.FFPROBE_PATH) {
+      throw new Error('set both FFMPEG_PATH and FFPROBE_PATH, or neither');
+    }
+    const { version, major } = await ffmpegVersion(env.FFMPEG_PATH);
+    return { ffmpeg: env.FFMPEG_PATH, ffprobe: env.FFPROBE_PATH, source: 'env', version, major };
+  }
+  const systemFfmpeg = onPath('ffmpeg');
+  const systemFfprobe = onPath('ffprobe');
+  let systemNote = 'no ffmpeg/ffprobe on PATH';
+  if (systemFfmpeg && systemFfprobe) {
+    const { version, major } = await ffmpegVersion(systemFfmpeg);
+    if (major >= MIN_SYSTEM_FFMPEG_MAJOR) {
+      return { ffmpeg: systemFfmpeg, ffprobe: systemFfprobe, source: 'system', version, major };
+    }
+    systemNote = `system ffmpeg ${version} is older than ${MIN_SYSTEM_FFMPEG_MAJOR}`;
+  }
+  const shipped = fromNpmPackages();
+  if (shipped) {
+    const { version, major } = await ffmpegVersion(shipped.ffmpeg);
+    return {
+      ...shipped,
+      source: 'npm',
+      version,
+      major,
+      warning:
+        `${systemNote}; using the ffmpeg ${version} build shipped in an npm package. ` +
+        'Those builds are old and unpatched: install a maintained ffmpeg (e.g. apt-get install ffmpeg) ' +
+        'or set FFMPEG_PATH and FFPROBE_PATH.',
+    };
+  }
+  throw new Error(`${systemNote}, and no npm-shipped build is installed: install ffmpeg (apt-get install ffmpeg) or set FFMPEG_PATH and FFPROBE_PATH`);
+}

@@ -1,0 +1,93 @@
+import { execFile } from 'node:child_process';
+import { TalkieError } from '@talkie/contracts';
+
+export interface VideoProbe {
+  format: string;
+  duration_s: number;
+  width: number;
+  height: number;
+  /** average frame rate of the source, frames per second */
+  fps: number;
+  codec: string;
+  video_streams: number;
+  streams: number;
+}
+
+export interface ProbeOptions {
+  ffprobe: string;
+  timeoutMs?: number;
+}
+
+/** `30000/1001` → 29.97; `0/0` → 0 */
+export function parseRate(rate: string | undefined): number {
+  if (!rate) return 0;
+  const [num, den] = rate.split('/').map(Number);
+  if (!Number.isFinite(num) || !Number.isFinite(den) || den === 0) return 0;
+  return num / den;
+}
+
+interface FfprobeJson {
+  format?: { format_name?: string; duration?: string };
+  streams?: Array<{
+    codec_type?: string;
+    codec_name?: string;
+    width?: number;
+    height?: number;
+    avg_frame_rate?: string;
+    r_frame_rate?: string;
+    duration?: string;
+  }>;
+}
+
+/**
+ * Reads a file's container and first video stream with ffprobe: no shell, local files only
+ * (`-protocol_whitelist file`, so a playlist cannot make it fetch anything), killed after the timeout.
+ */
+export function probeVideo(file: string, options: ProbeOptions): Promise<VideoProbe> {
+  const args = [
+    '-v', 'error',
+    '-protocol_whitelist', 'file',
+    '-print_format', 'json',
+    '-show_format', '-show_streams',
+    file,
+  ];
+  return new Promise((resolve, reject) => {
+    execFile(
+      options.ffprobe,
+      args,
+      { timeout: options.timeoutMs ?? 15_000, killSignal: 'SIGKILL', maxBuffer: 4 * 1024 * 1024 },
+      (err, stdout) => {
+        if (err) {
+          const timedOut = (err as NodeJS.ErrnoException & { killed?: boolean }).killed;
+          reject(new TalkieError(timedOut ? 'timeout' : 'invalid_media', { cause: err, retryable: Boolean(timedOut) }));
+          return;
+        }
+        let parsed: FfprobeJson;
+        try {
+          parsed = JSON.parse(stdout) as FfprobeJson;
+        } catch (cause) {
+          reject(new TalkieError('invalid_media', { cause }));
+          return;
+        }
+        const streams = parsed.streams ?? [];
+        const videos = streams.filter((s) => s.codec_type === 'video');
+        const video = videos[0];
+        if (!video) {
+          reject(new TalkieError('no_video_stream'));
+          return;
+        }
+        const duration = Number(parsed.format?.duration ?? video.duration ?? NaN);
+        resolve({
+          format: parsed.format?.format_name ?? 'unknown',
+          duration_s: Number.isFinite(duration) ? duration : 0,
+          width: video.width ?? 0,
+          height: video.height ?? 0,
+          fps: parseRate(video.avg_frame_rate) || parseRate(video.r_frame_rate),
+          codec: video.codec_name ?? 'unknown',
+          video_streams: videos.length,
+          streams: streams.length,
+        });
+      },
+    );
+  });
+}

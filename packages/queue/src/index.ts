@@ -1,0 +1,3 @@
+export * from './redis';
+export * from './transcribe-queue';
+export * from './job-store';

@@ -1,0 +1,3 @@
+export * from './blob-storage';
+export * from './local-storage';
+export * from './create-storage';

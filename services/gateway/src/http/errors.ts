@@ -1,0 +1,49 @@
+import type { ErrorRequestHandler, Request, Response } from 'express';
+import { MulterError } from 'multer';
+import { ERROR_CATALOGUE, TalkieError, type ErrorBody, type ErrorCode } from '@talkie/contracts';
+
+export function sendError(req: Request, res: Response, code: ErrorCode, message?: string): void {
+  const body: ErrorBody = {
+    error: { code, message: message ?? ERROR_CATALOGUE[code].message, request_id: String(req.id ?? '') },
+  };
+  res.status(ERROR_CATALOGUE[code].status).json(body);
+}
+
+const MULTER_CODES: Record<string, ErrorCode> = {
+  LIMIT_FILE_SIZE: 'payload_too_large',
+  LIMIT_FILE_COUNT: 'too_many_files',
+  LIMIT_UNEXPECTED_FILE: 'unexpected_field',
+  LIMIT_PART_COUNT: 'invalid_request',
+  LIMIT_FIELD_KEY: 'invalid_request',
+  LIMIT_FIELD_VALUE: 'invalid_request',
+  LIMIT_FIELD_COUNT: 'invalid_request',
+  MISSING_FIELD_NAME: 'invalid_request',
+};
+
+/** Maps whatever was thrown to a catalogue code; unknown errors are logged and become a bare 500. */
+export function classify(err: unknown): ErrorCode {
+  if (err instanceof TalkieError) return err.code;
+  if (err instanceof MulterError) return MULTER_CODES[err.code] ?? 'invalid_request';
+  const e = err as { type?: string; status?: number; statusCode?: number };
+  // body parsers and busboy report malformed input with a 4xx status
+  const status = e.status ?? e.statusCode;
+  if (status === 413) return 'payload_too_large';
+  if (status === 415) return 'unsupported_media_type';
+  if (status && status >= 400 && status < 500) return 'invalid_request';
+  return 'internal_error';
+}
+
+/**
+ * The last middleware: every error becomes `{ error: { code, message, request_id } }`. Library
+ * messages, stack traces and paths stay in the server log, never in the answer.
+ */
+export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
+  const code = classify(err);
+  if (code === 'internal_error' || code === 'service_unavailable') req.log?.error({ err }, 'request failed');
+  else req.log?.info({ code }, 'request rejected');
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  sendError(req, res, code);
+};

@@ -1,0 +1,47 @@
+import type { Request } from 'express';
+import type { StorageEngine } from 'multer';
+import { TalkieError } from '@talkie/contracts';
+import { uploadKey, type BlobStorage } from '@talkie/storage';
+import { ContainerSniffer, type Container } from './sniff';
+
+export interface StoredUpload {
+  key: string;
+  size: number;
+  container: Container;
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    /** id of the job being created; also names its upload in storage */
+    newJobId?: string;
+  }
+}
+
+/**
+ * A multer storage engine that streams the file part straight into blob storage under the job's
+ * generated key (the client's filename is never used), checking the container's magic bytes on
+ * the way. Nothing is buffered whole in memory.
+ */
+export class UploadStorageEngine implements StorageEngine {
+  constructor(private readonly storage: BlobStorage) {}
+
+  _handleFile(req: Request, file: Express.Multer.File, cb: (error?: unknown, info?: Partial<Express.Multer.File>) => void): void {
+    const jobId = req.newJobId;
+    if (!jobId) return cb(new Error('upload without a job id'));
+    const key = uploadKey(jobId);
+    const sniffer = new ContainerSniffer();
+    file.stream.on('error', (err) => sniffer.destroy(err));
+    // Past the size limit busboy just stops the stream; fail the write instead, so the truncated
+    // file is never stored under its real key.
+    file.stream.on('limit', () => sniffer.destroy(new TalkieError('payload_too_large')));
+    this.storage.put(key, file.stream.pipe(sniffer)).then(
+      ({ bytes }) => cb(null, { size: bytes, ...({ key, container: sniffer.container } as object) }),
+      (err: unknown) => cb(err),
+    );
+  }
+
+  _removeFile(_req: Request, file: Express.Multer.File & Partial<StoredUpload>, cb: (error: Error | null) => void): void {
+    if (!file.key) return cb(null);
+    this.storage.delete(file.key).then(() => cb(null), cb);
+  }
+}

@@ -1,0 +1,39 @@
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { envInt, LogLevel, parseEnv } from '@talkie/runtime';
+
+/** Every setting of the worker, with its env name, default and unit in one place. */
+export const WorkerEnv = z.object({
+  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  STORAGE_URL: z.string().default(`file://${process.cwd()}/.talkie/storage`),
+  /** model package folder (model.json + model.onnx); unset: the built-in demo model */
+  MODEL_DIR: z.string().optional(),
+  /** where the demo model is generated when MODEL_DIR is unset */
+  DEMO_MODEL_DIR: z.string().default(path.join(os.tmpdir(), 'talkie', 'models', 'demo')),
+  /** comma-separated ONNX Runtime execution providers, in order of preference */
+  EXECUTION_PROVIDERS: z.string().default('cpu'),
+  /** ONNX Runtime intra-op threads; 0 lets it choose */
+  INTRA_OP_THREADS: envInt(0, { min: 0, max: 256 }),
+  /** jobs processed at once by this process */
+  WORKER_CONCURRENCY: envInt(1, { min: 1, max: 64 }),
+  /** CPU niceness of this process and its ffmpeg children, so the gateway on the same box stays responsive */
+  WORKER_NICE: envInt(10, { min: 0, max: 19 }),
+  /** CTC decoder: the manifest's choice unless set */
+  CTC_DECODER: z.enum(['greedy', 'beam']).optional(),
+  BEAM_WIDTH: z.coerce.number().int().min(1).max(256).optional(),
+  /** longest video accepted, in seconds */
+  MAX_DURATION_S: envInt(120, { min: 1 }),
+  /** limits on ffprobe and ffmpeg runs, in ms */
+  PROBE_TIMEOUT_MS: envInt(15_000, { min: 100 }),
+  DECODE_TIMEOUT_MS: envInt(120_000, { min: 100 }),
+  /** how long finished jobs and their results are kept, in seconds (default 24 h) */
+  RESULT_TTL_S: envInt(24 * 3600, { min: 60 }),
+  /** optional /healthz and /readyz server for orchestrators; off when unset */
+  HEALTH_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  HEALTH_HOST: z.string().default('127.0.0.1'),
+  LOG_LEVEL: LogLevel,
+});
+export type WorkerConfig = z.infer<typeof WorkerEnv>;
+
+export const loadWorkerConfig = (env: NodeJS.ProcessEnv = process.env): WorkerConfig => parseEnv(WorkerEnv, env);

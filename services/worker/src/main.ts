@@ -1,0 +1,116 @@
+import os from 'node:os';
+import { Worker } from 'bullmq';
+import { QUEUE_PREFIX, QUEUES } from '@talkie/contracts';
+import { ensureDemoModel } from '@talkie/demo-model';
+import { LipReader, ModelSession } from '@talkie/inference';
+import { resolveFfmpeg } from '@talkie/media';
+import { createRedis, evictionPolicy, JobStore } from '@talkie/queue';
+import { createLogger, onShutdown } from '@talkie/runtime';
+import { createStorage } from '@talkie/storage';
+import { loadWorkerConfig } from './config';
+import { startHealthServer } from './health-server';
+import { TranscriptionProcessor } from './transcription-processor';
+
+async function main() {
+  const config = loadWorkerConfig();
+  const logger = createLogger({ service: 'worker', level: config.LOG_LEVEL });
+  let ready = false;
+  const info: Record<string, unknown> = {};
+
+  try {
+    // Lower priority than the gateway; ffmpeg children inherit it.
+    os.setPriority(0, Math.max(os.getPriority(0), config.WORKER_NICE));
+  } catch (err) {
+    logger.warn({ err: (err as Error).message }, 'could not lower CPU priority');
+  }
+
+  if (config.HEALTH_PORT !== undefined) {
+    const server = await startHealthServer({ host: config.HEALTH_HOST, port: config.HEALTH_PORT, isReady: () => ready, info: () => info });
+    const address = server.address();
+    logger.info({ port: typeof address === 'object' && address ? address.port : config.HEALTH_PORT }, 'health server listening');
+  }
+
+  const ffmpeg = await resolveFfmpeg();
+  if (ffmpeg.warning) logger.warn(ffmpeg.warning);
+  logger.info({ ffmpeg: ffmpeg.version, source: ffmpeg.source }, 'ffmpeg found');
+  info.ffmpeg = ffmpeg.version;
+
+  let modelDir = config.MODEL_DIR;
+  if (!modelDir) {
+    modelDir = config.DEMO_MODEL_DIR;
+    await ensureDemoModel(modelDir);
+    logger.warn(
+      { model_dir: modelDir },
+      'MODEL_DIR is unset: running the DEMO MODEL. It reads only the synthetic videos made by `npm run fixture`, not real lips. ' +
+        'Set MODEL_DIR to a real model package for lip reading.',
+    );
+  }
+  const session = await ModelSession.load(modelDir, {
+    executionProviders: config.EXECUTION_PROVIDERS.split(',').map((p) => p.trim()).filter(Boolean),
+    intraOpThreads: config.INTRA_OP_THREADS || undefined,
+  });
+  const manifest = session.pkg.manifest;
+  if (manifest.demo) logger.warn({ model: manifest.name }, 'DEMO MODEL loaded: transcripts are only meaningful for Talkie fixture videos');
+  logger.info(
+    { model: manifest.name, version: manifest.version, fps: manifest.frame_rate, providers: session.executionProviders, load_ms: Math.round(session.loadMs) },
+    'model loaded',
+  );
+  Object.assign(info, { model: { name: manifest.name, version: manifest.version, demo: manifest.demo }, execution_providers: session.executionProviders });
+
+  const redis = createRedis(config.REDIS_URL, 'worker');
+  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  const storage = createStorage(config.STORAGE_URL);
+  const store = new JobStore(redis, config.RESULT_TTL_S * 1000);
+  const reader = new LipReader(session);
+  const defaults = reader.decodingDefaults();
+  const processor = new TranscriptionProcessor({
+    store,
+    storage,
+    reader,
+    ffmpeg,
+    logger,
+    decoding: { method: config.CTC_DECODER ?? defaults.method, beamWidth: config.BEAM_WIDTH ?? defaults.beamWidth },
+    limits: { maxDurationS: config.MAX_DURATION_S, probeTimeoutMs: config.PROBE_TIMEOUT_MS, decodeTimeoutMs: config.DECODE_TIMEOUT_MS },
+  });
+
+  const worker = new Worker(QUEUES.transcribe, (job) => processor.process(job), {
+    connection: createRedis(config.REDIS_URL, 'worker'),
+    prefix: QUEUE_PREFIX,
+    concurrency: config.WORKER_CONCURRENCY,
+    autorun: false,
+  });
+  worker.on('error', (err) => logger.warn({ err: err.message }, 'worker error'));
+  worker.on('failed', (job, err) => {
+    // A job whose worker died too often is failed by BullMQ without reaching the processor's
+    // catch; its record must still end as failed.
+    if (job && /stalled/i.test(err.message)) {
+      const data = job.data as { job_id?: string; upload_key?: string };
+      if (data.job_id) {
+        processor.failJob(data.job_id, data.upload_key, 'processing_failed', 'Processing stopped repeatedly; giving up.').catch((e: Error) =>
+          logger.error({ err: e.message, job_id: data.job_id }, 'could not record stalled failure'),
+        );
+      }
+    }
+  });
+
+  evictionPolicy(redis).then((policy) => {
+    if (policy && policy !== 'noeviction') logger.warn({ policy }, `Redis maxmemory-policy is "${policy}": set it to noeviction`);
+  }, () => undefined);
+
+  onShutdown(logger, async () => {
+    ready = false;
+    // Finishes the job in hand (within the grace period); BullMQ hands unfinished ones back.
+    await worker.close();
+    await session.release();
+    await redis.quit();
+  });
+
+  void worker.run();
+  ready = true;
+  logger.info({ concurrency: config.WORKER_CONCURRENCY, storage: storage.description }, 'worker ready');
+}
+
+main().catch((err: Error) => {
+  console.error(`worker: ${err.message}`);
+  process.exit(1);
+});
