@@ -76,10 +76,13 @@ export function decodeFrames(file: string, options: DecodeOptions): Promise<Deco
         '-f', 'rawvideo',
       ]);
 
+    let running = false;
     const stop = (error: TalkieError) => {
       if (failure) return;
       failure = error;
-      command.kill('SIGKILL');
+      // fluent-ffmpeg's kill() does nothing before the process exists (its capability checks delay
+      // the spawn); the 'start' handler below kills it as soon as it does.
+      if (running) command.kill('SIGKILL');
     };
     const finish = (err?: unknown) => {
       if (settled) return;
@@ -98,6 +101,10 @@ export function decodeFrames(file: string, options: DecodeOptions): Promise<Deco
     if (options.signal?.aborted) onAbort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
 
+    command.on('start', () => {
+      running = true;
+      if (failure) command.kill('SIGKILL');
+    });
     command.on('error', (err: Error) => finish(err));
     command.on('end', () => finish());
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
-import multer from 'multer';
+import multer, { MulterError } from 'multer';
 import { JobId, TalkieError } from '@talkie/contracts';
 import { enqueueTranscription, toJobResource, type JobStore } from '@talkie/queue';
 import type { BlobStorage } from '@talkie/storage';
@@ -14,6 +14,16 @@ export interface JobRoutesDeps {
   store: JobStore;
   queue: Queue<TranscribePayload>;
   maxUploadBytes: number;
+}
+
+/**
+ * Errors from reading the multipart body. The parser's own (a body cut short, a bad boundary) are
+ * the client's fault; a failing disk (errors with a syscall) is ours.
+ */
+function uploadError(err: unknown): unknown {
+  if (err instanceof TalkieError || err instanceof MulterError) return err;
+  if ((err as NodeJS.ErrnoException).syscall) return new TalkieError('service_unavailable', { cause: err });
+  return new TalkieError('invalid_request', { message: 'The multipart body is malformed.', cause: err });
 }
 
 /** `/v1/jobs`: create a job from an upload, read a job. Callers are authenticated before this. */
@@ -31,7 +41,7 @@ export function jobRoutes(deps: JobRoutesDeps): Router {
       req.newJobId = randomUUID();
       next();
     },
-    upload,
+    (req, res, next) => upload(req, res, (err?: unknown) => next(err === undefined ? undefined : uploadError(err))),
     async (req: Request, res: Response) => {
       const file = req.file as (Express.Multer.File & StoredUpload) | undefined;
       if (!file) return sendError(req, res, 'missing_file');

@@ -1,0 +1,318 @@
+import { forcedAlign, greedyDecode, logSoftmaxRows, prefixBeamSearch, type LabelSpan, type LogProbs } from './ctc';
+
+const BLANK = 0;
+const A = 1;
+const B = 2;
+const C = 3;
+
+/** A (T × V) matrix of log-probabilities from rows of probabilities. */
+function fromProbs(rows: number[][]): LogProbs {
+  const vocab = rows[0].length;
+  const data = new Float32Array(rows.length * vocab);
+  rows.forEach((row, t) => {
+    const sum = row.reduce((a, b) => a + b, 0);
+    if (Math.abs(sum - 1) > 1e-9) throw new Error(`row ${t} sums to ${sum}`);
+    row.forEach((p, v) => (data[t * vocab + v] = Math.log(p)));
+  });
+  return { data, steps: rows.length, vocab };
+}
+
+/** Rows that put `peak` on one label per frame and share the rest evenly. */
+function peaked(best: number[], vocab: number, peak = 0.9): LogProbs {
+  return fromProbs(best.map((b) => Array.from({ length: vocab }, (_, v) => (v === b ? peak : (1 - peak) / (vocab - 1)))));
+}
+
+/** Deterministic pseudo-random probability rows (mulberry32). */
+function randomProbs(steps: number, vocab: number, seed: number): LogProbs {
+  let a = seed >>> 0;
+  const rand = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const rows = Array.from({ length: steps }, () => {
+    const raw = Array.from({ length: vocab }, () => 0.05 + rand());
+    const sum = raw.reduce((x, y) => x + y, 0);
+    return raw.map((x) => x / sum);
+  });
+  return fromProbs(rows);
+}
+
+const at = (m: LogProbs, t: number, v: number) => m.data[t * m.vocab + v];
+
+/** Every frame-level path of length T, as label indices. */
+function* allPaths(steps: number, vocab: number): Generator<number[]> {
+  const path = new Array<number>(steps).fill(0);
+  const total = vocab ** steps;
+  for (let n = 0; n < total; n++) {
+    let x = n;
+    for (let t = 0; t < steps; t++) {
+      path[t] = x % vocab;
+      x = Math.floor(x / vocab);
+    }
+    yield path;
+  }
+}
+
+/** CTC collapse: merge repeats, then drop blanks. */
+function collapse(path: number[], blank: number): number[] {
+  const out: number[] = [];
+  let prev = -1;
+  for (const v of path) {
+    if (v !== prev && v !== blank) out.push(v);
+    prev = v;
+  }
+  return out;
+}
+
+/** The label sequence with the highest total probability, by summing every path (exact CTC decoding). */
+function bruteForceBestLabels(m: LogProbs, blank: number): { labels: number[]; prob: number; runnerUp: number } {
+  const totals = new Map<string, number>();
+  for (const path of allPaths(m.steps, m.vocab)) {
+    let p = 1;
+    path.forEach((v, t) => (p *= Math.exp(at(m, t, v))));
+    const key = collapse(path, blank).join(',');
+    totals.set(key, (totals.get(key) ?? 0) + p);
+  }
+  const sorted = [...totals.entries()].sort((a, b) => b[1] - a[1]);
+  return {
+    labels: sorted[0][0] === '' ? [] : sorted[0][0].split(',').map(Number),
+    prob: sorted[0][1],
+    runnerUp: sorted[1]?.[1] ?? 0,
+  };
+}
+
+describe('greedyDecode', () => {
+  it('merges consecutive repeats of a label into one', () => {
+    expect(greedyDecode(peaked([A, A, A, B, B], 4), BLANK)).toEqual([A, B]);
+  });
+
+  it('drops blank frames anywhere in the sequence', () => {
+    expect(greedyDecode(peaked([BLANK, A, BLANK, BLANK, B, BLANK], 4), BLANK)).toEqual([A, B]);
+  });
+
+  it('keeps a repeated letter twice when a blank separates the two runs', () => {
+    expect(greedyDecode(peaked([A, A, BLANK, A, B, BLANK, B], 4), BLANK)).toEqual([A, A, B, B]);
+  });
+
+  it('returns nothing for an all-blank or empty matrix', () => {
+    expect(greedyDecode(peaked([BLANK, BLANK, BLANK], 4), BLANK)).toEqual([]);
+    expect(greedyDecode({ data: new Float32Array(0), steps: 0, vocab: 4 }, BLANK)).toEqual([]);
+  });
+
+  it('honours a blank that is not index 0', () => {
+    // vocab [A, B, C, blank]: index 3 is the blank
+    expect(greedyDecode(peaked([0, 3, 0, 1, 1, 3], 4), 3)).toEqual([0, 0, 1]);
+  });
+
+  it('picks the arg-max of each row, not the first non-blank label', () => {
+    const m = fromProbs([
+      [0.1, 0.2, 0.7],
+      [0.1, 0.6, 0.3],
+    ]);
+    expect(greedyDecode(m, BLANK)).toEqual([B, A]);
+  });
+});
+
+describe('prefixBeamSearch', () => {
+  it('agrees with greedy decoding on peaked distributions', () => {
+    const cases = [
+      [A, A, BLANK, B, C, C],
+      [BLANK, A, BLANK, A, BLANK],
+      [C, B, A, BLANK, BLANK, A, A],
+      [BLANK, BLANK],
+    ];
+    for (const best of cases) {
+      const m = peaked(best, 4, 0.95);
+      const greedy = greedyDecode(m, BLANK);
+      expect(prefixBeamSearch(m, BLANK, 8)).toEqual(greedy);
+      expect(prefixBeamSearch(m, BLANK, 1)).toEqual(greedy);
+    }
+  });
+
+  it('finds "A" where the greedy path is all blank but the paths spelling "A" have more total probability', () => {
+    // Two frames, P(blank) = 0.6, P(A) = 0.4 each. Greedy reads blank-blank: "" with P = 0.36.
+    // "A" is spelled by A-A, A-blank and blank-A: 0.16 + 0.24 + 0.24 = 0.64.
+    const m = fromProbs([
+      [0.6, 0.4],
+      [0.6, 0.4],
+    ]);
+    expect(greedyDecode(m, BLANK)).toEqual([]);
+    expect(prefixBeamSearch(m, BLANK, 2)).toEqual([A]);
+    expect(bruteForceBestLabels(m, BLANK).labels).toEqual([A]);
+    expect(bruteForceBestLabels(m, BLANK).prob).toBeCloseTo(0.64, 6);
+  });
+
+  it('prefers "AB" over greedy "A" when the B mass is split across frames', () => {
+    // Frame by frame the arg-max reads A, blank, blank → "A" (path P = 0.5·0.4·0.4 = 0.08), but
+    // B is almost as likely as blank in frames 2 and 3, and "AB" collects many more paths.
+    const m = fromProbs([
+      [0.3, 0.5, 0.2],
+      [0.4, 0.25, 0.35],
+      [0.4, 0.25, 0.35],
+    ]);
+    expect(greedyDecode(m, BLANK)).toEqual([A]);
+    const exact = bruteForceBestLabels(m, BLANK);
+    expect(exact.labels).toEqual([A, B]);
+    expect(prefixBeamSearch(m, BLANK, 8)).toEqual([A, B]);
+  });
+
+  it('keeps a repeated label only when the probability of a blank between them wins', () => {
+    // "AA" needs A, blank, A. With a confident blank in the middle the doubled label wins;
+    // with a confident A in the middle every path collapses to a single "A".
+    const withGap = fromProbs([
+      [0.05, 0.9, 0.05],
+      [0.9, 0.05, 0.05],
+      [0.05, 0.9, 0.05],
+    ]);
+    const withoutGap = fromProbs([
+      [0.05, 0.9, 0.05],
+      [0.05, 0.9, 0.05],
+      [0.05, 0.9, 0.05],
+    ]);
+    expect(prefixBeamSearch(withGap, BLANK, 4)).toEqual([A, A]);
+    expect(prefixBeamSearch(withoutGap, BLANK, 4)).toEqual([A]);
+  });
+
+  it('returns the exact most probable labelling when the beam is wide enough to keep every prefix', () => {
+    let checked = 0;
+    let greedyWrong = 0;
+    for (let seed = 1; seed <= 25; seed++) {
+      const m = randomProbs(5, 3, seed);
+      const exact = bruteForceBestLabels(m, BLANK);
+      if (exact.prob - exact.runnerUp < 1e-5) continue; // a near tie would test float rounding, not the search
+      expect({ seed, labels: prefixBeamSearch(m, BLANK, 256) }).toEqual({ seed, labels: exact.labels });
+      checked++;
+      if (greedyDecode(m, BLANK).join(',') !== exact.labels.join(',')) greedyWrong++;
+    }
+    expect(checked).toBeGreaterThanOrEqual(20);
+    // the flat random rows make greedy decoding miss the best labelling in some cases: the check has teeth
+    expect(greedyWrong).toBeGreaterThan(0);
+  });
+
+  it('only expands the top labels per frame, yet still decodes a peaked large vocabulary', () => {
+    // 500 labels, blank last; the frames spell 17, 17 (across a blank), 498, 250.
+    const vocab = 500;
+    const blank = vocab - 1;
+    const best = [17, 17, blank, 17, 498, 498, blank, 250];
+    const m = peaked(best, vocab, 0.8);
+    expect(prefixBeamSearch(m, blank, 4)).toEqual([17, 17, 498, 250]);
+  });
+
+  it('returns an empty sequence for zero frames', () => {
+    expect(prefixBeamSearch({ data: new Float32Array(0), steps: 0, vocab: 3 }, BLANK, 4)).toEqual([]);
+  });
+});
+
+describe('logSoftmaxRows', () => {
+  it('turns each row of raw logits into log-probabilities that sum to 1', () => {
+    const logits = [
+      [1, 2, 3, 4],
+      [-5, 0, 5, 10],
+      [0, 0, 0, 0],
+      [1000, 999, 998, -1000], // large values must not overflow
+    ];
+    const m: LogProbs = { data: Float32Array.from(logits.flat()), steps: 4, vocab: 4 };
+    const out = logSoftmaxRows(m);
+    expect(out).toBe(m); // in place
+    for (let t = 0; t < 4; t++) {
+      let sum = 0;
+      for (let v = 0; v < 4; v++) {
+        expect(at(m, t, v)).toBeLessThanOrEqual(0);
+        sum += Math.exp(at(m, t, v));
+      }
+      expect(sum).toBeCloseTo(1, 5);
+    }
+    // uniform logits → log(1/4) everywhere
+    for (let v = 0; v < 4; v++) expect(at(m, 2, v)).toBeCloseTo(Math.log(0.25), 6);
+    // softmax([1,2,3,4])[3] = e^3 / (1 + e + e^2 + e^3)
+    const e = Math.E;
+    expect(Math.exp(at(m, 0, 3))).toBeCloseTo(e ** 3 / (1 + e + e ** 2 + e ** 3), 6);
+  });
+
+  it('keeps the order of the scores within a row (arg-max unchanged)', () => {
+    const m: LogProbs = { data: Float32Array.from([0.3, -2, 7, 1, 9, 8]), steps: 2, vocab: 3 };
+    logSoftmaxRows(m);
+    expect(greedyDecode(m, BLANK)).toEqual([B, A]);
+  });
+});
+
+describe('forcedAlign', () => {
+  it('reports the frame span of each label on a known matrix', () => {
+    // frames:  0  1  2  3  4  5  6
+    // best:    -  A  A  -  B  B  -
+    const m = peaked([BLANK, A, A, BLANK, B, B, BLANK], 3, 0.9);
+    expect(forcedAlign(m, [A, B], BLANK)).toEqual<LabelSpan[]>([
+      { label: A, start: 1, end: 2 },
+      { label: B, start: 4, end: 5 },
+    ]);
+  });
+
+  it('splits a repeated label at the blank between its two runs', () => {
+    const m = peaked([A, A, BLANK, A, BLANK], 3, 0.9);
+    expect(forcedAlign(m, [A, A], BLANK)).toEqual<LabelSpan[]>([
+      { label: A, start: 0, end: 1 },
+      { label: A, start: 3, end: 3 },
+    ]);
+  });
+
+  it('forces the given labels even where the frames prefer others', () => {
+    // The frames say "B" throughout, but we ask for A then C: each must get at least one frame, in order.
+    const m = peaked([B, B, B, B], 4, 0.7);
+    const spans = forcedAlign(m, [A, C], BLANK);
+    expect(spans.map((s) => s.label)).toEqual([A, C]);
+    expect(spans[0].start).toBeLessThanOrEqual(spans[0].end);
+    expect(spans[0].end).toBeLessThan(spans[1].start);
+    expect(spans[1].end).toBeLessThanOrEqual(3);
+  });
+
+  it('finds the single most likely path, as an exhaustive search does', () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const m = randomProbs(6, 3, 100 + seed);
+      const labels = [A, B, A];
+      let bestScore = -Infinity;
+      let bestPath: number[] = [];
+      for (const path of allPaths(m.steps, m.vocab)) {
+        if (collapse(path, BLANK).join(',') !== labels.join(',')) continue;
+        const score = path.reduce((s, v, t) => s + at(m, t, v), 0);
+        if (score > bestScore) {
+          bestScore = score;
+          bestPath = [...path];
+        }
+      }
+      // spans of the best path: consecutive non-blank runs in order
+      const expected: LabelSpan[] = [];
+      let prev = BLANK;
+      bestPath.forEach((v, t) => {
+        if (v !== BLANK && v === prev) expected[expected.length - 1].end = t;
+        else if (v !== BLANK) expected.push({ label: v, start: t, end: t });
+        prev = v;
+      });
+      expect({ seed, spans: forcedAlign(m, labels, BLANK) }).toEqual({ seed, spans: expected });
+    }
+  });
+
+  it('returns [] when the labels cannot fit into the frames', () => {
+    // "AB" needs 2 frames; "AA" needs 3 (A, blank, A)
+    expect(forcedAlign(peaked([A], 3), [A, B], BLANK)).toEqual([]);
+    expect(forcedAlign(peaked([A, A], 3), [A, A], BLANK)).toEqual([]);
+    expect(forcedAlign({ data: new Float32Array(0), steps: 0, vocab: 3 }, [A], BLANK)).toEqual([]);
+  });
+
+  it('aligns labels that exactly fill the frames', () => {
+    expect(forcedAlign(peaked([A, BLANK, A], 3), [A, A], BLANK)).toEqual<LabelSpan[]>([
+      { label: A, start: 0, end: 0 },
+      { label: A, start: 2, end: 2 },
+    ]);
+    expect(forcedAlign(peaked([B, A], 3), [A, B], BLANK)).toEqual<LabelSpan[]>([
+      { label: A, start: 0, end: 0 },
+      { label: B, start: 1, end: 1 },
+    ]);
+  });
+
+  it('returns [] for an empty label sequence', () => {
+    expect(forcedAlign(peaked([A, B], 3), [], BLANK)).toEqual([]);
+  });
+});

@@ -1,0 +1,104 @@
+import { Redis } from 'ioredis';
+import type { TranscriptResult } from '@talkie/contracts';
+import { JobStore, toJobResource } from './job-store';
+
+/** Against the real Redis, in a database of its own (15). */
+const REDIS_URL = 'redis://127.0.0.1:6379/15';
+const ID = '6f1c2b8e-3a4d-4e5f-9a0b-1c2d3e4f5a6b';
+const RESULT: TranscriptResult = {
+  text: 'HI',
+  segments: [{ start: 0.4, end: 0.6, text: 'HI' }],
+  duration_s: 1,
+  frames: 25,
+  model: { name: 'm', version: '1' },
+};
+
+describe('JobStore', () => {
+  let redis: Redis;
+  let now: Date;
+  let store: JobStore;
+  beforeAll(() => {
+    redis = new Redis(REDIS_URL);
+  });
+  beforeEach(async () => {
+    await redis.flushdb();
+    now = new Date('2026-01-01T00:00:00.000Z');
+    store = new JobStore(redis, 60_000, () => now);
+  });
+  afterAll(async () => {
+    await redis.flushdb();
+    redis.disconnect();
+  });
+
+  it('creates a queued record and reads it back', async () => {
+    await store.create({ id: ID, tenant: 'acme', upload_key: `uploads/${ID}` });
+    expect(await store.get(ID)).toEqual({
+      id: ID,
+      tenant: 'acme',
+      status: 'queued',
+      progress: 0,
+      created_at: '2026-01-01T00:00:00.000Z',
+      updated_at: '2026-01-01T00:00:00.000Z',
+      upload_key: `uploads/${ID}`,
+    });
+    expect(await store.get('00000000-0000-4000-8000-000000000000')).toBeNull();
+  });
+
+  it('moves queued → processing → completed, keeps the result, and expires the record after the TTL', async () => {
+    await store.create({ id: ID, tenant: 'acme', upload_key: 'uploads/x' });
+    now = new Date('2026-01-01T00:00:01.000Z');
+    expect(await store.markProcessing(ID)).toBe('applied');
+    await store.setProgress(ID, 40);
+    expect((await store.get(ID))?.progress).toBe(40);
+    expect(await store.complete(ID, RESULT)).toBe('applied');
+    const record = (await store.get(ID))!;
+    expect(record).toMatchObject({ status: 'completed', progress: 100, result: RESULT, updated_at: '2026-01-01T00:00:01.000Z' });
+    const ttl = await redis.pttl(`talkie:job:${ID}`);
+    expect(ttl).toBeGreaterThan(55_000);
+    expect(ttl).toBeLessThanOrEqual(60_000);
+  });
+
+  it('never leaves a terminal state: a late result cannot overwrite a failure or a cancel', async () => {
+    await store.create({ id: ID, tenant: 'acme', upload_key: 'uploads/x' });
+    await store.markProcessing(ID);
+    expect(await store.fail(ID, { code: 'invalid_media', message: 'bad' })).toBe('applied');
+    expect(await store.complete(ID, RESULT)).toBe('terminal');
+    expect(await store.markProcessing(ID)).toBe('terminal');
+    expect(await store.requeue(ID)).toBe('terminal');
+    const record = (await store.get(ID))!;
+    expect(record.status).toBe('failed');
+    expect(record.result).toBeUndefined();
+    expect(toJobResource(record)).toEqual({
+      id: ID,
+      status: 'failed',
+      progress: 0,
+      created_at: record.created_at,
+      updated_at: record.updated_at,
+      error: { code: 'invalid_media', message: 'bad' },
+    });
+  });
+
+  it('moves progress forward only, and only while processing', async () => {
+    await store.create({ id: ID, tenant: 'acme', upload_key: 'uploads/x' });
+    await store.setProgress(ID, 50);
+    expect((await store.get(ID))?.progress).toBe(0); // still queued
+    await store.markProcessing(ID);
+    await store.setProgress(ID, 50);
+    await store.setProgress(ID, 30);
+    expect((await store.get(ID))?.progress).toBe(50);
+    await store.setProgress(ID, 250);
+    expect((await store.get(ID))?.progress).toBe(99); // 100 means completed, and only that
+  });
+
+  it('reports transitions of a missing record as missing', async () => {
+    expect(await store.markProcessing(ID)).toBe('missing');
+    expect(await redis.exists(`talkie:job:${ID}`)).toBe(0);
+  });
+
+  it('hides the tenant and the storage key from the client view', async () => {
+    const record = await store.create({ id: ID, tenant: 'acme', upload_key: 'uploads/x' });
+    const resource = toJobResource(record);
+    expect(resource).not.toHaveProperty('tenant');
+    expect(resource).not.toHaveProperty('upload_key');
+  });
+});

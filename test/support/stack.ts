@@ -1,0 +1,141 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import jwt from 'jsonwebtoken';
+import { Redis } from 'ioredis';
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+export const ARTIFACTS = path.join(ROOT, 'test', '.artifacts');
+const GATEWAY_MAIN = path.join(ROOT, 'services', 'gateway', 'dist', 'main.js');
+const WORKER_MAIN = path.join(ROOT, 'services', 'worker', 'dist', 'main.js');
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = 30_000, everyMs = 100): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+const httpOk = async (url: string) => (await fetch(url, { signal: AbortSignal.timeout(2_000) })).ok;
+
+export interface StackOptions {
+  /** Redis logical database for this test file: isolates its queues and records from other files */
+  redisDb: number;
+  workers?: number;
+  gatewayEnv?: Record<string, string>;
+  workerEnv?: Record<string, string>;
+  /** name for log files under test/.artifacts/logs */
+  name: string;
+}
+
+export interface Stack {
+  baseUrl: string;
+  storageDir: string;
+  redisUrl: string;
+  redis: Redis;
+  secret: string;
+  token(sub: string, claims?: Record<string, unknown>, options?: jwt.SignOptions): string;
+  logFile(service: string): string;
+  gateway: ChildProcess;
+  workers: ChildProcess[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a gateway and workers as separate OS processes against the real Redis (one logical DB per
+ * test file) and a temporary storage folder, exactly as `npm start` does, and waits until all are ready.
+ */
+export async function startStack(options: StackOptions): Promise<Stack> {
+  const redisUrl = `redis://127.0.0.1:6379/${options.redisDb}`;
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  await redis.flushdb();
+  const tmp = await mkdtemp(path.join(os.tmpdir(), `talkie-${options.name}-`));
+  const storageDir = path.join(tmp, 'storage');
+  const secret = `test-secret-${options.name}-0123456789abcdef0123456789`;
+  const logDir = path.join(ARTIFACTS, 'logs');
+  mkdirSync(logDir, { recursive: true });
+  const logFile = (service: string) => path.join(logDir, `${options.name}.${service}.log`);
+  const common = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? tmp,
+    REDIS_URL: redisUrl,
+    STORAGE_URL: `file://${storageDir}`,
+    DEMO_MODEL_DIR: path.join(tmp, 'models', 'demo'),
+    LOG_LEVEL: 'info',
+  };
+  const launch = (main: string, service: string, env: Record<string, string>) => {
+    const child = spawn(process.execPath, [main], { env: { ...common, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const log = createWriteStream(logFile(service));
+    child.stdout!.pipe(log);
+    child.stderr!.pipe(log);
+    return child;
+  };
+
+  const port = await freePort();
+  const gateway = launch(GATEWAY_MAIN, 'gateway', { HOST: '127.0.0.1', PORT: String(port), JWT_SECRET: secret, ...options.gatewayEnv });
+  const workers: ChildProcess[] = [];
+  const healthPorts: number[] = [];
+  for (let i = 0; i < (options.workers ?? 1); i++) {
+    const healthPort = await freePort();
+    healthPorts.push(healthPort);
+    workers.push(launch(WORKER_MAIN, `worker-${i + 1}`, { HEALTH_PORT: String(healthPort), ...options.workerEnv }));
+  }
+  const baseUrl = `http://127.0.0.1:${port}`;
+
+  const stop = async () => {
+    const all = [gateway, ...workers].filter((c) => c.exitCode === null && c.signalCode === null);
+    await Promise.all(
+      all.map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(() => c.kill('SIGKILL'), 10_000);
+            c.once('exit', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            c.kill('SIGTERM');
+          }),
+      ),
+    );
+    await redis.flushdb().catch(() => undefined);
+    redis.disconnect();
+    await rm(tmp, { recursive: true, force: true });
+  };
+
+  try {
+    await waitUntil(() => httpOk(`${baseUrl}/readyz`), 'gateway readiness');
+    for (const p of healthPorts) await waitUntil(() => httpOk(`http://127.0.0.1:${p}/readyz`), 'worker readiness');
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+
+  return {
+    baseUrl,
+    storageDir,
+    redisUrl,
+    redis,
+    secret,
+    token: (sub, claims = {}, signOptions = {}) => jwt.sign(claims, secret, { algorithm: 'HS256', subject: sub, expiresIn: '1h', ...signOptions }),
+    logFile,
+    gateway,
+    workers,
+    stop,
+  };
+}
