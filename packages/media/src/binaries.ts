@@ -36,9 +36,11 @@ function onPath(name: string): string | undefined {
 
 export async function ffmpegVersion(ffmpegPath: string): Promise<{ version: string; major: number }> {
   const { stdout } = await execFileAsync(ffmpegPath, ['-hide_banner', '-version'], { timeout: 10_000 });
-  const match = /ffmpeg version (n?(\d+)[^\s]*)/.exec(stdout);
-  if (!match) throw new Error(`could not read the version of ${ffmpegPath}`);
-  return { version: match[1], major: Number(match[2]) };
+  const match = /ffmpeg version (\S+)/.exec(stdout);
+  if (!match) throw new Error(`${ffmpegPath} does not look like ffmpeg`);
+  // Releases read "5.1.9-0+deb12u1" or "n6.1"; git snapshots "N-47683-g0e8eb07980": no major (0).
+  const major = /^n?(\d+)\./.exec(match[1]);
+  return { version: match[1], major: major ? Number(major[1]) : 0 };
 }
 
 function fromNpmPackages(): { ffmpeg: string; ffprobe: string } | undefined {
