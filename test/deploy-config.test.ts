@@ -611,17 +611,16 @@ describe.each(['gateway', 'worker'] as const)('services/%s/Dockerfile', (service
     expect(dists.sort()).toEqual([...needed, `services/${service}`].sort());
   });
 
-  if (service === 'worker') {
-    it("installs Debian's ffmpeg without recommends and cleans the apt lists", () => {
-      const apt = ops('RUN').find((r) => r.includes('apt-get install'))!;
-      expect(apt).toMatch(/apt-get update/);
-      expect(apt).toMatch(/apt-get install -y --no-install-recommends ffmpeg\b/);
-      expect(apt).toMatch(/rm -rf \/var\/lib\/apt\/lists\/\*/);
-    });
-  } else {
-    it('carries neither ffmpeg nor onnxruntime', () => {
-      expect(ops('RUN').join(' ')).not.toMatch(/apt-get install/);
-      expect(ops('COPY').join(' ')).not.toMatch(/inference|media|demo-model/);
+  // Both need ffprobe: the gateway checks every upload's container before queueing it.
+  it("installs Debian's ffmpeg without recommends and cleans the apt lists", () => {
+    const apt = ops('RUN').find((r) => r.includes('apt-get install'))!;
+    expect(apt).toMatch(/apt-get update/);
+    expect(apt).toMatch(/apt-get install -y --no-install-recommends ffmpeg\b/);
+    expect(apt).toMatch(/rm -rf \/var\/lib\/apt\/lists\/\*/);
+  });
+  if (service === 'gateway') {
+    it('carries no model runtime', () => {
+      expect(ops('COPY').join(' ')).not.toMatch(/inference|demo-model/);
     });
   }
 });

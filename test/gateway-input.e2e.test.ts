@@ -1,4 +1,5 @@
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { createRedis, createTranscribeQueue, enqueueTranscription, JobStore } from '@talkie/queue';
 import path from 'node:path';
 import jwt from 'jsonwebtoken';
 import { getJob, submit, waitForJob } from './support/client';
@@ -15,7 +16,7 @@ describe('gateway: authentication, ownership and bad input', () => {
   let stack: Stack;
   let files: Record<string, string>;
   beforeAll(async () => {
-    stack = await startStack({ name: 'gateway-input', redisDb: 12, gatewayEnv: { MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES) } });
+    stack = await startStack({ name: 'gateway-input', gatewayEnv: { MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES) } });
     const dir = path.join(ARTIFACTS, 'bad-inputs');
     await import('node:fs/promises').then((fs) => fs.mkdir(dir, { recursive: true }));
     const good = await fixture('GOOD INPUT');
@@ -93,10 +94,29 @@ describe('gateway: authentication, ownership and bad input', () => {
     expect(await stack.redis.keys('talkie:job:*')).toEqual(before);
   });
 
-  it('fails a job whose file has video magic bytes but no video, with a stable code', async () => {
-    const created = await submit(stack.baseUrl, stack.token('alice'), files.truncated);
-    expect(created.status).toBe(202);
-    const job = await waitForJob(stack.baseUrl, stack.token('alice'), created.body.id);
+  it('refuses a file with video magic bytes but no readable video before queueing it (ffprobe at the gateway)', async () => {
+    const before = await stack.redis.keys('talkie:job:*');
+    const res = await submit(stack.baseUrl, stack.token('alice'), files.truncated);
+    expect(res.status).toBe(422);
+    expect(res.body).toMatchObject({ error: { code: 'invalid_media', message: 'The file could not be read as a video.' } });
+    expect(await stack.redis.keys('talkie:job:*')).toEqual(before);
+    expect(await uploadsLeft()).toEqual([]);
+  });
+
+  it('re-checks in the worker: a bad file that reaches the queue some other way fails with a stable code', async () => {
+    // Another producer (or an older gateway) enqueues a file the gateway would have refused.
+    const id = '0b7c1d2e-3f40-4a5b-8c6d-7e8f9a0b1c2d';
+    await mkdir(path.join(stack.storageDir, 'uploads'), { recursive: true });
+    await writeFile(path.join(stack.storageDir, 'uploads', id), await readFile(files.truncated));
+    const store = new JobStore(stack.redis, 3600_000);
+    const queue = createTranscribeQueue(createRedis(stack.redisUrl, 'producer'));
+    try {
+      await store.create({ id, tenant: 'alice', upload_key: `uploads/${id}` });
+      await enqueueTranscription(queue, { v: 1, job_id: id, tenant: 'alice', upload_key: `uploads/${id}`, upload_bytes: 48 });
+    } finally {
+      await queue.close();
+    }
+    const job = await waitForJob(stack.baseUrl, stack.token('alice'), id);
     expect(job.status).toBe('failed');
     expect(job.error).toEqual({ code: 'invalid_media', message: 'The file could not be read as a video.' });
     expect(await uploadsLeft()).toEqual([]);

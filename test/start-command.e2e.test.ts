@@ -5,7 +5,16 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { submit, waitForJob } from './support/client';
 import { fixture } from './support/fixtures';
+import net from 'node:net';
+import { leaseRedisDb, type RedisDbLease } from './support/redis-db';
 import { freePort, ROOT, waitUntil } from './support/stack';
+
+const portIsFree = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
 
 /**
  * What a newcomer does after `npm start`: get a token with `npm run token`, submit a fixture, read
@@ -15,9 +24,12 @@ describe('the one-machine launcher (npm start) and npm run token', () => {
   let launcher: ChildProcess | undefined;
   let stateDir: string;
   let output = '';
-  const redisUrl = 'redis://127.0.0.1:6379/14';
+  let lease: RedisDbLease;
+  let redisUrl: string;
 
   beforeAll(async () => {
+    lease = await leaseRedisDb();
+    redisUrl = lease.url;
     stateDir = await mkdtemp(path.join(os.tmpdir(), 'talkie-start-'));
     const redis = new Redis(redisUrl);
     await redis.flushdb();
@@ -28,13 +40,19 @@ describe('the one-machine launcher (npm start) and npm run token', () => {
     const redis = new Redis(redisUrl);
     await redis.flushdb();
     redis.disconnect();
+    await lease.release();
     await rm(stateDir, { recursive: true, force: true });
   });
 
   it('starts gateway and workers, serves a transcript, and stops cleanly on SIGINT', async () => {
     const port = await freePort();
-    const healthBase = await freePort();
-    const env = { PATH: process.env.PATH ?? '', HOME: os.homedir(), TALKIE_STATE_DIR: stateDir, PORT: String(port), WORKERS: '2', WORKER_HEALTH_BASE_PORT: String(healthBase), REDIS_URL: redisUrl };
+    // three consecutive free ports for gateway metrics and the two workers' health servers
+    let metricsBase = 0;
+    for (let candidate = 20000 + (process.pid % 20000); metricsBase === 0; candidate += 7) {
+      const free = await Promise.all([0, 1, 2].map((d) => portIsFree(candidate + d)));
+      if (free.every(Boolean)) metricsBase = candidate;
+    }
+    const env = { PATH: process.env.PATH ?? '', HOME: os.homedir(), TALKIE_STATE_DIR: stateDir, PORT: String(port), WORKERS: '2', METRICS_PORT: String(metricsBase), REDIS_URL: redisUrl };
     launcher = spawn(process.execPath, [path.join(ROOT, 'tools/local/dist/start.js')], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     launcher.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     launcher.stderr!.on('data', (d: Buffer) => (output += d.toString()));
@@ -42,6 +60,10 @@ describe('the one-machine launcher (npm start) and npm run token', () => {
     expect(output).toContain(`http://127.0.0.1:${port}`);
     expect(output).toContain('DEMO MODEL');
     expect(output).toContain('2 workers');
+    // operators' ports: gateway metrics, then each worker's health and readiness
+    expect((await fetch(`http://127.0.0.1:${metricsBase}/metrics`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${metricsBase + 1}/readyz`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${metricsBase + 2}/readyz`)).status).toBe(200);
     // the generated secret is private to the owner
     expect((await stat(path.join(stateDir, 'jwt-secret'))).mode & 0o077).toBe(0);
 

@@ -28,7 +28,7 @@ const CASES: Array<{ text: string; fps: number; format: FixtureFormat }> = [
 describe('upload → queue → worker → ONNX → transcript', () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ name: 'transcription', redisDb: 11, workers: 2 });
+    stack = await startStack({ name: 'transcription', workers: 2 });
   }, 60_000);
   afterAll(() => stack?.stop());
 

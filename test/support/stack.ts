@@ -6,11 +6,13 @@ import os from 'node:os';
 import path from 'node:path';
 import jwt from 'jsonwebtoken';
 import { Redis } from 'ioredis';
+import { leaseRedisDb } from './redis-db';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const ARTIFACTS = path.join(ROOT, 'test', '.artifacts');
 const GATEWAY_MAIN = path.join(ROOT, 'services', 'gateway', 'dist', 'main.js');
 const WORKER_MAIN = path.join(ROOT, 'services', 'worker', 'dist', 'main.js');
+const DISPATCHER_MAIN = path.join(ROOT, 'services', 'webhook-dispatcher', 'dist', 'main.js');
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -35,11 +37,13 @@ export async function waitUntil(check: () => Promise<boolean>, what: string, tim
 const httpOk = async (url: string) => (await fetch(url, { signal: AbortSignal.timeout(2_000) })).ok;
 
 export interface StackOptions {
-  /** Redis logical database for this test file: isolates its queues and records from other files */
-  redisDb: number;
+  /** Redis logical database for this stack; by default one is leased from the pool (redis-db.ts) */
+  redisDb?: number;
   workers?: number;
   gatewayEnv?: Record<string, string>;
   workerEnv?: Record<string, string>;
+  /** start the webhook dispatcher too, with this extra env */
+  dispatcherEnv?: Record<string, string>;
   /** name for log files under test/.artifacts/logs */
   name: string;
 }
@@ -54,6 +58,8 @@ export interface Stack {
   logFile(service: string): string;
   gateway: ChildProcess;
   workers: ChildProcess[];
+  /** each worker's /healthz, /readyz and /metrics port */
+  workerPorts: number[];
   stop(): Promise<void>;
 }
 
@@ -62,7 +68,8 @@ export interface Stack {
  * test file) and a temporary storage folder, exactly as `npm start` does, and waits until all are ready.
  */
 export async function startStack(options: StackOptions): Promise<Stack> {
-  const redisUrl = `redis://127.0.0.1:6379/${options.redisDb}`;
+  const lease = options.redisDb === undefined ? await leaseRedisDb() : undefined;
+  const redisUrl = lease ? lease.url : `redis://127.0.0.1:6379/${options.redisDb}`;
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   await redis.flushdb();
   const tmp = await mkdtemp(path.join(os.tmpdir(), `talkie-${options.name}-`));
@@ -77,6 +84,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     REDIS_URL: redisUrl,
     STORAGE_URL: `file://${storageDir}`,
     DEMO_MODEL_DIR: path.join(tmp, 'models', 'demo'),
+    // each test file runs its own gateway: let the OS pick the metrics port
+    METRICS_PORT: '0',
     LOG_LEVEL: 'info',
   };
   const launch = (main: string, service: string, env: Record<string, string>) => {
@@ -95,6 +104,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const healthPort = await freePort();
     healthPorts.push(healthPort);
     workers.push(launch(WORKER_MAIN, `worker-${i + 1}`, { HEALTH_PORT: String(healthPort), ...options.workerEnv }));
+  }
+  if (options.dispatcherEnv) {
+    const healthPort = await freePort();
+    healthPorts.push(healthPort);
+    workers.push(launch(DISPATCHER_MAIN, 'dispatcher', { HEALTH_PORT: String(healthPort), ...options.dispatcherEnv }));
   }
   const baseUrl = `http://127.0.0.1:${port}`;
 
@@ -115,6 +129,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     );
     await redis.flushdb().catch(() => undefined);
     redis.disconnect();
+    await lease?.release();
     await rm(tmp, { recursive: true, force: true });
   };
 
@@ -132,10 +147,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     redisUrl,
     redis,
     secret,
-    token: (sub, claims = {}, signOptions = {}) => jwt.sign(claims, secret, { algorithm: 'HS256', subject: sub, expiresIn: '1h', ...signOptions }),
+    token: (sub, claims = {}, signOptions = {}) =>
+      jwt.sign({ scope: 'jobs:read jobs:write', ...claims }, secret, { algorithm: 'HS256', subject: sub, expiresIn: '1h', ...signOptions }),
     logFile,
     gateway,
     workers,
+    workerPorts: healthPorts,
     stop,
   };
 }

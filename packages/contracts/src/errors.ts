@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 /**
  * One catalogue of error codes, shared by the gateway (HTTP answers) and the worker (failed jobs).
  * Codes are a stable API: never rename one, only add. Messages are safe to show to clients and
@@ -17,12 +19,23 @@ export const ERROR_CATALOGUE = {
   unsupported_media_type: { status: 415, message: 'The upload is not a supported video container.' },
   payload_too_large: { status: 413, message: 'The upload exceeds the size limit.' },
   rate_limited: { status: 429, message: 'Too many requests; retry later.' },
+  too_many_jobs: { status: 429, message: 'Too many jobs in progress for this tenant; retry when some finish.' },
+  queue_full: { status: 503, message: 'The service is at capacity; retry later.' },
+  insufficient_storage: { status: 507, message: 'The service cannot store uploads right now; retry later.' },
+  invalid_webhook_url: { status: 400, message: 'The webhook URL is not allowed: it must be https and resolve only to public addresses.' },
+  result_not_ready: { status: 409, message: 'The job has no result: it is not completed.' },
+  webhook_secret_missing: { status: 400, message: 'Create a webhook signing secret first (POST /v1/webhooks/secret): Talkie never sends unsigned webhooks.' },
+  idempotency_conflict: { status: 409, message: 'This Idempotency-Key was used with a different request.' },
+  cors_origin_denied: { status: 403, message: 'This origin is not allowed.' },
   service_unavailable: { status: 503, message: 'The service is temporarily unavailable; retry later.' },
   internal_error: { status: 500, message: 'Internal error.' },
   // job failures (worker): shown in a failed job's `error`
   invalid_media: { status: 422, message: 'The file could not be read as a video.' },
   no_video_stream: { status: 422, message: 'The file has no video stream.' },
   video_too_long: { status: 422, message: 'The video exceeds the duration limit.' },
+  too_many_streams: { status: 422, message: 'The file has more streams than allowed.' },
+  frame_too_large: { status: 422, message: 'The video frames exceed the size limit.' },
+  too_many_frames: { status: 422, message: 'The video has more frames than allowed.' },
   decode_failed: { status: 422, message: 'The video could not be decoded.' },
   timeout: { status: 504, message: 'Processing took longer than allowed.' },
   inference_failed: { status: 500, message: 'The model could not process this video.' },
@@ -55,6 +68,11 @@ export class TalkieError extends Error {
 }
 
 /** The single JSON shape of every error answer. */
-export interface ErrorBody {
-  error: { code: ErrorCode; message: string; request_id?: string };
-}
+export const ErrorResponse = z.object({
+  error: z.object({
+    code: z.enum(Object.keys(ERROR_CATALOGUE) as [ErrorCode, ...ErrorCode[]]),
+    message: z.string(),
+    request_id: z.string().optional(),
+  }),
+});
+export type ErrorBody = z.infer<typeof ErrorResponse>;

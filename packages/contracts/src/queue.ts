@@ -8,6 +8,7 @@ import { JobId } from './job';
 export const QUEUE_PREFIX = '{talkie}';
 export const QUEUES = {
   transcribe: 'transcribe',
+  webhooks: 'webhooks',
 } as const;
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 

@@ -4,3 +4,4 @@ export * from './ctc';
 export * from './transcript';
 export * from './model-session';
 export * from './lip-reader';
+export * from './runtime-version';

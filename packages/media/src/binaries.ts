@@ -58,9 +58,11 @@ function fromNpmPackages(): { ffmpeg: string; ffprobe: string } | undefined {
 
 /**
  * Finds ffmpeg and ffprobe: `FFMPEG_PATH`/`FFPROBE_PATH` first, then the system's (version 5 or
- * later), then the builds shipped in npm packages as a last resort (old builds: a warning says so).
+ * later, or `options.minMajor`), then the builds shipped in npm packages as a last resort (old
+ * builds: a warning says so). Whether the found build may run is `checkFfmpegVersion`'s call.
  */
-export async function resolveFfmpeg(env: NodeJS.ProcessEnv = process.env): Promise<FfmpegBinaries> {
+export async function resolveFfmpeg(env: NodeJS.ProcessEnv = process.env, options: { minMajor?: number } = {}): Promise<FfmpegBinaries> {
+  const minSystemMajor = options.minMajor ?? MIN_SYSTEM_FFMPEG_MAJOR;
   if (env.FFMPEG_PATH || env.FFPROBE_PATH) {
     if (!env.FFMPEG_PATH || !env.FFPROBE_PATH) {
       throw new Error('set both FFMPEG_PATH and FFPROBE_PATH, or neither');
@@ -73,10 +75,10 @@ export async function resolveFfmpeg(env: NodeJS.ProcessEnv = process.env): Promi
   let systemNote = 'no ffmpeg/ffprobe on PATH';
   if (systemFfmpeg && systemFfprobe) {
     const { version, major } = await ffmpegVersion(systemFfmpeg);
-    if (major >= MIN_SYSTEM_FFMPEG_MAJOR) {
+    if (major >= minSystemMajor) {
       return { ffmpeg: systemFfmpeg, ffprobe: systemFfprobe, source: 'system', version, major };
     }
-    systemNote = `system ffmpeg ${version} is older than ${MIN_SYSTEM_FFMPEG_MAJOR}`;
+    systemNote = `system ffmpeg ${version} is older than ${minSystemMajor}`;
   }
   const shipped = fromNpmPackages();
   if (shipped) {
@@ -93,4 +95,45 @@ export async function resolveFfmpeg(env: NodeJS.ProcessEnv = process.env): Promi
     };
   }
   throw new Error(`${systemNote}, and no npm-shipped build is installed: install ffmpeg (apt-get install ffmpeg) or set FFMPEG_PATH and FFPROBE_PATH`);
+}
+
+/** What the start-up gate made of an ffmpeg build. */
+export interface FfmpegVersionCheck {
+  /** ok: recent enough; warning: too old but explicitly allowed; error: refuse to start */
+  level: 'ok' | 'warning' | 'error';
+  message: string;
+}
+
+/**
+ * The start-up policy on ffmpeg versions: builds older than `minMajor` are refused unless
+ * `allowOld` (FFMPEG_ALLOW_OLD=true) says to run them anyway, with a warning. Builds whose version
+ * has no major number (git snapshots such as "N-47683-g0e8eb07980", read as major 0) cannot be
+ * shown to be recent, so they count as older. ffmpeg parses untrusted uploads: old builds carry
+ * known, fixed demuxer and decoder bugs.
+ */
+export function checkFfmpegVersion(
+  binaries: Pick<FfmpegBinaries, 'ffmpeg' | 'version' | 'major'>,
+  minMajor: number,
+  allowOld: boolean,
+): FfmpegVersionCheck {
+  if (binaries.major >= minMajor && binaries.major > 0) {
+    return { level: 'ok', message: `ffmpeg ${binaries.version} meets the minimum major version ${minMajor}` };
+  }
+  const what =
+    binaries.major > 0
+      ? `ffmpeg ${binaries.version} (${binaries.ffmpeg}) is older than the minimum major version ${minMajor} (FFMPEG_MIN_MAJOR)`
+      : `ffmpeg ${binaries.version} (${binaries.ffmpeg}) has no release version number (a git snapshot or unknown build), ` +
+        `so it cannot be shown to meet the minimum major version ${minMajor} (FFMPEG_MIN_MAJOR)`;
+  if (allowOld) {
+    return {
+      level: 'warning',
+      message: `${what}; running it anyway because FFMPEG_ALLOW_OLD=true. Old ffmpeg builds have known, fixed security bugs: upgrade ffmpeg.`,
+    };
+  }
+  return {
+    level: 'error',
+    message:
+      `${what}. Install ffmpeg ${minMajor} or later (e.g. apt-get install ffmpeg on Debian 12) or point FFMPEG_PATH and FFPROBE_PATH at one; ` +
+      'to run this build anyway, set FFMPEG_ALLOW_OLD=true (not recommended).',
+  };
 }

@@ -1,5 +1,6 @@
 import ffmpeg from 'fluent-ffmpeg';
 import { TalkieError } from '@talkie/contracts';
+import { DEMUXER_ALLOW_LIST } from './probe';
 
 /** Which part of each frame the model sees, in pixels of the decoded video. */
 export type RoiFilter =
@@ -67,7 +68,7 @@ export function decodeFrames(file: string, options: DecodeOptions): Promise<Deco
 
     const command = ffmpeg(file)
       .setFfmpegPath(options.ffmpeg)
-      .inputOptions(['-nostdin', '-protocol_whitelist', 'file'])
+      .inputOptions(['-nostdin', '-protocol_whitelist', 'file', '-format_whitelist', DEMUXER_ALLOW_LIST.join(',')])
       .outputOptions([
         '-map', '0:v:0',
         '-an', '-sn', '-dn',

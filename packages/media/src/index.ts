@@ -1,3 +1,4 @@
 export * from './binaries';
 export * from './probe';
 export * from './decode';
+export * from './probe-policy';

@@ -70,11 +70,20 @@ describe('probeVideo', () => {
     expect(err.code).toBe<ErrorCode>('invalid_media');
   });
 
-  it('rejects an audio-only file with no_video_stream', async () => {
-    const file = path.join(dir, 'tone.wav');
-    ffmpeg(['-f', 'lavfi', '-i', 'sine=frequency=440:duration=0.5', file]);
+  it('rejects an audio-only file in an allowed container with no_video_stream', async () => {
+    const file = path.join(dir, 'tone.mka');
+    ffmpeg(['-f', 'lavfi', '-i', 'sine=frequency=440:duration=0.5', '-f', 'matroska', file]);
     const err = await rejection(probeVideo(file, { ffprobe: bins.ffprobe }));
     expect(err.code).toBe<ErrorCode>('no_video_stream');
+  });
+
+  it('refuses containers outside the demuxer allow-list (WAV, HLS, ffconcat) whatever their name', async () => {
+    const wav = path.join(dir, 'tone.mp4');
+    ffmpeg(['-f', 'lavfi', '-i', 'sine=frequency=440:duration=0.5', '-f', 'wav', wav]);
+    expect((await rejection(probeVideo(wav, { ffprobe: bins.ffprobe }))).code).toBe<ErrorCode>('invalid_media');
+    const concat = path.join(dir, 'list.mp4');
+    await writeFile(concat, `ffconcat version 1.0\nfile ${wav}\n`);
+    expect((await rejection(probeVideo(concat, { ffprobe: bins.ffprobe }))).code).toBe<ErrorCode>('invalid_media');
   });
 
   it('kills ffprobe at timeoutMs and rejects with a retryable timeout', async () => {

@@ -11,12 +11,20 @@ export interface VideoProbe {
   codec: string;
   video_streams: number;
   streams: number;
+  /** frames in the first video stream when the container says (0 when unknown) */
+  frames: number;
 }
 
 export interface ProbeOptions {
   ffprobe: string;
   timeoutMs?: number;
 }
+
+/**
+ * The only demuxers ffprobe and ffmpeg may use on uploads: MP4/MOV, Matroska/WebM and AVI. Playlists
+ * (HLS), concat scripts and image sequences are refused by the demuxer itself, whatever the file's name.
+ */
+export const DEMUXER_ALLOW_LIST = ['mov', 'matroska', 'webm', 'avi'] as const;
 
 /** `30000/1001` → 29.97; `0/0` → 0 */
 export function parseRate(rate: string | undefined): number {
@@ -36,6 +44,7 @@ interface FfprobeJson {
     avg_frame_rate?: string;
     r_frame_rate?: string;
     duration?: string;
+    nb_frames?: string;
   }>;
 }
 
@@ -47,6 +56,7 @@ export function probeVideo(file: string, options: ProbeOptions): Promise<VideoPr
   const args = [
     '-v', 'error',
     '-protocol_whitelist', 'file',
+    '-format_whitelist', DEMUXER_ALLOW_LIST.join(','),
     '-print_format', 'json',
     '-show_format', '-show_streams',
     file,
@@ -86,6 +96,7 @@ export function probeVideo(file: string, options: ProbeOptions): Promise<VideoPr
           codec: video.codec_name ?? 'unknown',
           video_streams: videos.length,
           streams: streams.length,
+          frames: Number(video.nb_frames) || 0,
         });
       },
     );

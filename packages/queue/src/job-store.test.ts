@@ -1,9 +1,10 @@
 import { Redis } from 'ioredis';
+import { leaseRedisDb, type RedisDbLease } from '../../../test/support/redis-db';
 import type { TranscriptResult } from '@talkie/contracts';
 import { JobStore, toJobResource } from './job-store';
 
 /** Against the real Redis, in a database of its own (15). */
-const REDIS_URL = 'redis://127.0.0.1:6379/15';
+
 const ID = '6f1c2b8e-3a4d-4e5f-9a0b-1c2d3e4f5a6b';
 const RESULT: TranscriptResult = {
   text: 'HI',
@@ -17,8 +18,11 @@ describe('JobStore', () => {
   let redis: Redis;
   let now: Date;
   let store: JobStore;
-  beforeAll(() => {
-    redis = new Redis(REDIS_URL);
+  let lease: RedisDbLease;
+  beforeAll(async () => {
+    // a database of its own (leased), so parallel test files never share keys
+    lease = await leaseRedisDb();
+    redis = new Redis(lease.url);
   });
   beforeEach(async () => {
     await redis.flushdb();
@@ -28,10 +32,12 @@ describe('JobStore', () => {
   afterAll(async () => {
     await redis.flushdb();
     redis.disconnect();
+    await lease.release();
   });
 
   it('creates a queued record and reads it back', async () => {
     await store.create({ id: ID, tenant: 'acme', upload_key: `uploads/${ID}` });
+    expect(await store.countActive('acme')).toBe(1);
     expect(await store.get(ID)).toEqual({
       id: ID,
       tenant: 'acme',
@@ -53,9 +59,12 @@ describe('JobStore', () => {
     expect(await store.complete(ID, RESULT)).toBe('applied');
     const record = (await store.get(ID))!;
     expect(record).toMatchObject({ status: 'completed', progress: 100, result: RESULT, updated_at: '2026-01-01T00:00:01.000Z' });
+    // due for the retention sweep at completion + TTL; Redis itself deletes it an hour later as a backstop
+    expect(Number(await redis.zscore('talkie:jobs:expiry', ID))).toBe(new Date('2026-01-01T00:00:01.000Z').getTime() + 60_000);
     const ttl = await redis.pttl(`talkie:job:${ID}`);
-    expect(ttl).toBeGreaterThan(55_000);
-    expect(ttl).toBeLessThanOrEqual(60_000);
+    expect(ttl).toBeGreaterThan(3_655_000);
+    expect(ttl).toBeLessThanOrEqual(3_660_000);
+    expect(await store.countActive('acme')).toBe(0);
   });
 
   it('never leaves a terminal state: a late result cannot overwrite a failure or a cancel', async () => {

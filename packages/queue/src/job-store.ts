@@ -16,18 +16,32 @@ export interface JobRecord {
   created_at: string;
   updated_at: string;
   upload_key: string;
+  /** where the terminal event is POSTed, when the client gave one */
+  webhook_url?: string;
   result?: TranscriptResult;
   error?: JobError;
 }
 
+/** Called once, by whichever process moves a job into a terminal state. */
+export type TerminalListener = (record: JobRecord) => Promise<void>;
+
 const KEY_PREFIX = 'talkie:job:';
 const jobKey = (id: string) => `${KEY_PREFIX}${id}`;
+/** ids of a tenant's jobs that are queued or processing: the per-tenant in-flight cap counts these */
+const activeKey = (tenant: string) => `talkie:tenant:${tenant}:active`;
+/** all of a tenant's jobs by creation time (ms): the listing index */
+const tenantJobsKey = (tenant: string) => `talkie:tenant:${tenant}:jobs`;
+/** job id → time (ms) after which the retention sweep deletes the record and any file left */
+export const EXPIRY_KEY = 'talkie:jobs:expiry';
+/** Redis deletes a record on its own this long after the sweep should have (a backstop only). */
+const BACKSTOP_MS = 3600_000;
 
 /**
  * Moves a job record to a new status, atomically, and refuses to leave a terminal state: a job
  * canceled while a worker finishes it stays canceled, and a retried job never overwrites a result.
  * KEYS[1] job hash; ARGV: status, progress, updated_at, result json|'', error json|'', ttl_ms
- * Returns 1 when applied, 0 when the job is terminal already, -1 when it does not exist.
+ * Returns 1 when applied (2 when the new state is terminal), 0 when the job is terminal already,
+ * -1 when it does not exist.
  */
 const TRANSITION_SCRIPT = `
 local current = redis.call('HGET', KEYS[1], 'status')
@@ -38,6 +52,7 @@ if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'result', ARGV[4]) end
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[5]) end
 if ARGV[1] == 'completed' or ARGV[1] == 'failed' or ARGV[1] == 'canceled' then
   redis.call('PEXPIRE', KEYS[1], ARGV[6])
+  return 2
 end
 return 1
 `;
@@ -58,14 +73,23 @@ export type TransitionOutcome = 'applied' | 'terminal' | 'missing';
  * independent of BullMQ's internal layout; terminal records expire after `resultTtlMs`.
  */
 export class JobStore {
+  private readonly terminalListeners: TerminalListener[] = [];
+
   constructor(
     private readonly redis: Redis,
     private readonly resultTtlMs: number,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  async create(input: { id: string; tenant: string; upload_key: string }): Promise<JobRecord> {
-    const at = this.now().toISOString();
+  /** Runs `listener` after each transition into a terminal state made through this store. */
+  onTerminal(listener: TerminalListener): this {
+    this.terminalListeners.push(listener);
+    return this;
+  }
+
+  async create(input: { id: string; tenant: string; upload_key: string; webhook_url?: string }): Promise<JobRecord> {
+    const created = this.now();
+    const at = created.toISOString();
     const record: JobRecord = { ...input, status: 'queued', progress: 0, created_at: at, updated_at: at };
     await this.redis
       .multi()
@@ -77,9 +101,13 @@ export class JobStore {
         created_at: record.created_at,
         updated_at: record.updated_at,
         upload_key: record.upload_key,
+        ...(input.webhook_url ? { webhook_url: input.webhook_url } : {}),
       })
       // A job never picked up (queue lost, bug) must not live forever either.
-      .pexpire(jobKey(input.id), this.resultTtlMs * 2)
+      .pexpire(jobKey(input.id), this.resultTtlMs * 2 + BACKSTOP_MS)
+      .sadd(activeKey(input.tenant), input.id)
+      .zadd(tenantJobsKey(input.tenant), created.getTime(), input.id)
+      .zadd(EXPIRY_KEY, this.now().getTime() + this.resultTtlMs * 2, input.id)
       .exec();
     return record;
   }
@@ -95,13 +123,77 @@ export class JobStore {
       created_at: hash.created_at,
       updated_at: hash.updated_at,
       upload_key: hash.upload_key,
+      ...(hash.webhook_url ? { webhook_url: hash.webhook_url } : {}),
       ...(hash.result ? { result: JSON.parse(hash.result) as TranscriptResult } : {}),
       ...(hash.error ? { error: JSON.parse(hash.error) as JobError } : {}),
     };
   }
 
+  /** Removes the record and its index entries. */
   async delete(id: string): Promise<void> {
-    await this.redis.del(jobKey(id));
+    const tenant = await this.redis.hget(jobKey(id), 'tenant');
+    const multi = this.redis.multi().del(jobKey(id)).zrem(EXPIRY_KEY, id);
+    if (tenant) multi.srem(activeKey(tenant), id).zrem(tenantJobsKey(tenant), id);
+    await multi.exec();
+  }
+
+  /**
+   * A page of a tenant's jobs, newest first. The cursor is the position after the last job
+   * returned (its creation time and id), so pages stay stable while jobs are added or deleted.
+   */
+  async listByTenant(
+    tenant: string,
+    options: { limit: number; cursor?: { ms: number; id: string }; status?: JobStatus },
+  ): Promise<{ records: JobRecord[]; next?: { ms: number; id: string } }> {
+    const records: JobRecord[] = [];
+    let cursor = options.cursor;
+    let last: { ms: number; id: string } | undefined;
+    const batch = Math.max(options.limit * 2, 20);
+    // Bounded work per request, even when a status filter matches little.
+    for (let round = 0; round < 20; round++) {
+      const page = await this.redis.zrange(tenantJobsKey(tenant), cursor ? String(cursor.ms) : '+inf', '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, batch, 'WITHSCORES');
+      let fresh = 0;
+      for (let i = 0; i < page.length; i += 2) {
+        const entry = { id: page[i], ms: Number(page[i + 1]) };
+        // Newest first; within one millisecond Redis orders ids in reverse: what follows the
+        // cursor is older, or as old with a smaller id.
+        if (cursor && entry.ms === cursor.ms && entry.id >= cursor.id) continue;
+        fresh++;
+        cursor = entry;
+        const record = await this.get(entry.id);
+        if (!record) {
+          await this.redis.zrem(tenantJobsKey(tenant), entry.id); // expired: drop it from the index
+          continue;
+        }
+        if (options.status && record.status !== options.status) continue;
+        // One past the page tells whether another page exists, so the last page has no cursor.
+        if (records.length === options.limit) return { records, next: last! };
+        records.push(record);
+        last = entry;
+      }
+      if (fresh === 0 || page.length < batch * 2) return { records };
+    }
+    // work bound reached (a status filter that matches little): hand back where the scan stopped
+    return { records, ...(cursor ? { next: cursor } : {}) };
+  }
+
+  /** Jobs of `tenant` queued or processing now. */
+  async countActive(tenant: string): Promise<number> {
+    return this.redis.scard(activeKey(tenant));
+  }
+
+  /** Ids whose retention time is over at `now` (oldest first), for the sweep. */
+  async expiredIds(now: Date, limit = 500): Promise<string[]> {
+    return this.redis.zrangebyscore(EXPIRY_KEY, '-inf', now.getTime(), 'LIMIT', 0, limit);
+  }
+
+  /** Clears a job's result and error but keeps its state (data deletion on request). */
+  async dropData(id: string): Promise<void> {
+    await this.redis.hdel(jobKey(id), 'result', 'error');
+  }
+
+  cancel(id: string): Promise<TransitionOutcome> {
+    return this.transition(id, 'canceled', 0);
   }
 
   markProcessing(id: string): Promise<TransitionOutcome> {
@@ -141,9 +233,20 @@ export class JobStore {
       this.now().toISOString(),
       extra.result ? JSON.stringify(extra.result) : '',
       extra.error ? JSON.stringify(extra.error) : '',
-      String(this.resultTtlMs),
+      String(this.resultTtlMs + BACKSTOP_MS),
     )) as number;
-    return reply === 1 ? 'applied' : reply === 0 ? 'terminal' : 'missing';
+    if (reply === 2) {
+      // Terminal: no longer in flight, and due for deletion after the retention time.
+      const tenant = await this.redis.hget(jobKey(id), 'tenant');
+      const multi = this.redis.multi().zadd(EXPIRY_KEY, this.now().getTime() + this.resultTtlMs, id);
+      if (tenant) multi.srem(activeKey(tenant), id);
+      await multi.exec();
+      if (this.terminalListeners.length) {
+        const record = await this.get(id);
+        if (record) for (const listener of this.terminalListeners) await listener(record);
+      }
+    }
+    return reply >= 1 ? 'applied' : reply === 0 ? 'terminal' : 'missing';
   }
 }
 

@@ -19,6 +19,9 @@ export interface BlobStorage {
   exists(key: string): Promise<boolean>;
   /** Idempotent: deleting a missing key is not an error. */
   delete(key: string): Promise<void>;
+  /** Every blob under `prefix` (a folder such as `uploads`), with its last change; unfinished
+   *  uploads included, so that a sweep can find what a crash left behind. */
+  list(prefix: string): AsyncIterable<{ key: string; modifiedAt: Date }>;
   /** Throws when the storage cannot be written; used by readiness checks. */
   ping(): Promise<void>;
   readonly description: string;

@@ -1,3 +1,4 @@
 export * from './blob-storage';
 export * from './local-storage';
+export * from './s3-storage';
 export * from './create-storage';

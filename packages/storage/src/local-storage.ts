@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { access, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -70,6 +70,25 @@ export class LocalStorage implements BlobStorage {
 
   async delete(key: string): Promise<void> {
     await rm(this.pathOf(key), { force: true });
+  }
+
+  async *list(prefix: string): AsyncIterable<{ key: string; modifiedAt: Date }> {
+    assertValidKey(prefix);
+    const dir = this.pathOf(prefix);
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return; // nothing stored yet
+    }
+    for (const name of names) {
+      try {
+        const info = await stat(path.join(dir, name));
+        if (info.isFile()) yield { key: `${prefix}/${name}`, modifiedAt: info.mtime };
+      } catch {
+        // removed meanwhile
+      }
+    }
   }
 
   async ping(): Promise<void> {

@@ -1,37 +1,71 @@
+import cors from 'cors';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type { Redis } from 'ioredis';
 import { pinoHttp } from 'pino-http';
+import type { Queue } from 'bullmq';
+import type { DeliveryAttempt, TranscribePayload } from '@talkie/contracts';
+import type { MediaLimits } from '@talkie/media';
+import type { JobStore } from '@talkie/queue';
 import type { Logger } from '@talkie/runtime';
 import type { BlobStorage } from '@talkie/storage';
-import type { JobStore } from '@talkie/queue';
-import type { Queue } from 'bullmq';
-import type { TranscribePayload } from '@talkie/contracts';
-import { requireJwt } from './auth/jwt';
+import type { ApiKeyStore } from './auth/api-keys';
+import { authenticate } from './auth/authenticate';
+import type { JwtVerifier } from './auth/jwt-verifier';
 import { errorHandler, sendError } from './http/errors';
 import { requestId } from './http/request-id';
+import { createRateLimiters } from './limits/rate-limits';
+import type { GatewayMetrics } from './observability/gateway-metrics';
+import { buildOpenApiDocument } from './openapi/document';
 import { healthRoutes } from './routes/health';
+import type { IdempotencyStore } from './idempotency/idempotency-store';
+import { jobOutputRoutes } from './routes/job-outputs';
 import { jobRoutes } from './routes/jobs';
+import { webhookSecretRoutes } from './routes/webhook-secret';
 
 export interface AppDeps {
   logger: Logger;
+  /** the API version shown in /openapi.json */
+  version?: string;
   redis: Redis;
   storage: BlobStorage;
   store: JobStore;
   queue: Queue<TranscribePayload>;
-  jwtSecret: string;
+  jwt?: JwtVerifier;
+  apiKeys?: ApiKeyStore;
+  ffprobe: string;
+  corsOrigins: string[];
+  /** hop count or proxy addresses/CIDRs (never `true`) */
+  trustProxy: number | string[];
+  rateLimit: { windowMs: number; max: number; jobsMax: number };
   maxUploadBytes: number;
+  mediaLimits: MediaLimits;
+  probeTimeoutMs: number;
+  maxJobsInFlight: number;
+  maxQueueDepth: number;
+  idempotency: IdempotencyStore;
+  webhooks: {
+    validateUrl: (url: string) => Promise<URL>;
+    secrets: { rotate(tenant: string): Promise<string>; active(tenant: string): Promise<string[]> };
+    deliveries: { list(jobId: string): Promise<DeliveryAttempt[]>; delete(jobId: string): Promise<void> };
+    overlapS: number;
+  };
+  /** Prometheus metrics; served by main.ts on METRICS_PORT, never on this app */
+  metrics?: GatewayMetrics;
 }
 
 /**
- * The HTTP surface. It authenticates, validates, stores and enqueues; it never decodes video or
- * runs a model, so its event loop stays free whatever the workers are doing.
+ * The HTTP surface. It authenticates, limits, validates, stores and enqueues; it never decodes video
+ * or runs a model, so its event loop stays free whatever the workers are doing.
  */
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
+  app.set('trust proxy', deps.trustProxy);
+  const metrics = deps.metrics;
+  if (metrics) app.use(metrics.timer());
 
   app.use(
     pinoHttp({
@@ -51,12 +85,46 @@ export function createApp(deps: AppDeps): Express {
     res.setHeader('Cache-Control', 'no-store');
     next();
   });
+  // Browsers may call the API only from the origins listed in CORS_ORIGINS (none by default).
+  // Credentials travel in headers, never cookies, so `credentials` stays off.
+  const allowed = new Set(deps.corsOrigins);
+  app.use(
+    cors({
+      origin: (origin, callback) => callback(null, origin !== undefined && allowed.has(origin)),
+      methods: ['GET', 'POST', 'DELETE'],
+      allowedHeaders: ['Authorization', 'X-API-Key', 'Content-Type', 'Idempotency-Key', 'X-Request-Id'],
+      exposedHeaders: ['Location', 'Retry-After', 'RateLimit', 'RateLimit-Policy', 'X-Request-Id'],
+      credentials: false,
+      maxAge: 600,
+    }),
+  );
 
   app.use(healthRoutes({ redis: deps.redis, storage: deps.storage }));
-  app.use('/v1', requireJwt(deps.jwtSecret));
-  app.use('/v1/jobs', jobRoutes(deps));
+  const openApi = JSON.stringify(buildOpenApiDocument(deps.version ?? '0.0.0'));
+  app.get('/openapi.json', (_req, res) => {
+    res.type('application/json').send(openApi);
+  });
+
+  const limiters = createRateLimiters(deps.redis, { ...deps.rateLimit, onLimited: (limiter) => metrics?.rateLimited.inc({ limiter }) });
+  app.use('/v1', limiters.perClient, authenticate({ jwt: deps.jwt, apiKeys: deps.apiKeys, onFailure: (reason) => metrics?.authFailures.inc({ reason }) }), limiters.perTenant);
+  app.use(
+    '/v1/jobs',
+    jobRoutes({
+      ...deps,
+      creationLimiter: limiters.jobCreation,
+      validateWebhookUrl: deps.webhooks.validateUrl,
+      hasWebhookSecret: async (tenant) => (await deps.webhooks.secrets.active(tenant)).length > 0,
+      deleteDeliveries: (jobId) => deps.webhooks.deliveries.delete(jobId),
+      onJobCreated: (bytes) => {
+        metrics?.jobsCreated.inc();
+        metrics?.uploadBytes.inc(bytes);
+      },
+    }),
+    jobOutputRoutes({ store: deps.store, deliveries: deps.webhooks.deliveries }),
+  );
+  app.use('/v1/webhooks', webhookSecretRoutes({ secrets: deps.webhooks.secrets, overlapS: deps.webhooks.overlapS }));
 
   app.use((req, res) => sendError(req, res, 'route_not_found'));
-  app.use(errorHandler);
+  app.use(errorHandler(() => deps.redis.status === 'ready'));
   return app;
 }

@@ -1,10 +1,17 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createLogger, onShutdown } from '@talkie/runtime';
-import { createRedis, createTranscribeQueue, evictionPolicy, JobStore } from '@talkie/queue';
+import { resolveFfmpeg } from '@talkie/media';
+import { QUEUES, type WebhookEventType } from '@talkie/contracts';
+import { createRedis, createTranscribeQueue, evictionPolicy, JobStore, RetentionSweeper, toJobResource, waitForRedis } from '@talkie/queue';
+import { createWebhookQueue, DeliveryLog, enqueueJobEvent, parseRetrySchedule, validateWebhookUrl, WebhookSecretStore } from '@talkie/webhooks';
+import { createLogger, createMetricsRegistry, onShutdown, startOpsServer } from '@talkie/runtime';
 import { createStorage } from '@talkie/storage';
 import { createApp } from './app';
+import { ApiKeyStore } from './auth/api-keys';
+import { JwtVerifier } from './auth/jwt-verifier';
 import { loadGatewayConfig } from './config';
+import { IdempotencyStore } from './idempotency/idempotency-store';
+import { GatewayMetrics } from './observability/gateway-metrics';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
@@ -15,11 +22,73 @@ async function main() {
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   const queue = createTranscribeQueue(createRedis(config.REDIS_URL, 'producer'));
   queue.on('error', (err) => logger.warn({ err: err.message }, 'queue connection error'));
+  // The rate limiter's Redis store loads its scripts when created, and producer connections do not
+  // queue commands: start serving only once Redis answers.
+  await waitForRedis(redis, 30_000);
   const storage = createStorage(config.STORAGE_URL);
   await storage.ping();
-  const store = new JobStore(redis, config.RESULT_TTL_S * 1000);
+  const webhookQueue = createWebhookQueue(createRedis(config.REDIS_URL, 'producer'));
+  webhookQueue.on('error', (err) => logger.warn({ err: err.message }, 'webhook queue connection error'));
+  const webhookSchedule = parseRetrySchedule(process.env.WEBHOOK_RETRY_SCHEDULE_MS);
+  // A job canceled here becomes terminal here, so this process queues its webhook.
+  const store = new JobStore(redis, config.RESULT_TTL_S * 1000).onTerminal(async (record) => {
+    await enqueueJobEvent(
+      webhookQueue,
+      { record: { id: record.id, tenant: record.tenant, webhook_url: record.webhook_url }, resource: toJobResource(record), type: `job.${record.status}` as WebhookEventType, at: new Date() },
+      { schedule: webhookSchedule },
+    );
+  });
+  const deliveryLog = new DeliveryLog(redis, { ttlMs: config.RESULT_TTL_S * 1000 });
+  // ffprobe checks each upload's container before it is queued (headers only, in a child process).
+  const ffmpeg = await resolveFfmpeg();
+  if (ffmpeg.warning) logger.warn(ffmpeg.warning);
 
-  const app = createApp({ logger, redis, storage, store, queue, jwtSecret: config.JWT_SECRET, maxUploadBytes: config.MAX_UPLOAD_BYTES });
+  const jwt =
+    config.JWT_SECRET || config.JWT_PUBLIC_KEY || config.JWKS_URL
+      ? new JwtVerifier({
+          secret: config.JWT_SECRET,
+          publicKey: config.JWT_PUBLIC_KEY,
+          jwksUrl: config.JWKS_URL,
+          issuer: config.JWT_ISSUER,
+          audience: config.JWT_AUDIENCE,
+          clockToleranceS: config.JWT_CLOCK_TOLERANCE_S,
+        })
+      : undefined;
+
+  const registry = createMetricsRegistry('gateway');
+  const metrics = new GatewayMetrics(registry, [{ name: QUEUES.transcribe, queue }]);
+  const app = createApp({
+    metrics,
+    version: process.env.npm_package_version ?? '0.1.0',
+    logger,
+    redis,
+    storage,
+    store,
+    queue,
+    jwt,
+    apiKeys: config.API_KEYS_ENABLED ? new ApiKeyStore(redis) : undefined,
+    ffprobe: ffmpeg.ffprobe,
+    corsOrigins: config.CORS_ORIGINS,
+    trustProxy: config.TRUST_PROXY,
+    rateLimit: { windowMs: config.RATE_LIMIT_WINDOW_S * 1000, max: config.RATE_LIMIT_MAX, jobsMax: config.RATE_LIMIT_JOBS_MAX },
+    maxUploadBytes: config.MAX_UPLOAD_BYTES,
+    mediaLimits: {
+      maxDurationS: config.MAX_DURATION_S,
+      maxStreams: config.MAX_STREAMS,
+      maxFramePixels: config.MAX_FRAME_PIXELS,
+      maxFrames: config.MAX_FRAMES,
+    },
+    probeTimeoutMs: config.PROBE_TIMEOUT_MS,
+    maxJobsInFlight: config.MAX_JOBS_IN_FLIGHT,
+    maxQueueDepth: config.MAX_QUEUE_DEPTH,
+    idempotency: new IdempotencyStore(redis),
+    webhooks: {
+      validateUrl: (url) => validateWebhookUrl(url, { allowPrivate: config.WEBHOOK_ALLOW_PRIVATE }),
+      secrets: new WebhookSecretStore(redis, { overlapMs: config.WEBHOOK_SECRET_OVERLAP_S * 1000 }),
+      deliveries: deliveryLog,
+      overlapS: config.WEBHOOK_SECRET_OVERLAP_S,
+    },
+  });
   const server = createServer(app);
   server.requestTimeout = config.REQUEST_TIMEOUT_MS;
   server.headersTimeout = 30_000;
@@ -30,10 +99,32 @@ async function main() {
     server.listen(config.PORT, config.HOST, resolve);
   });
   const { port } = server.address() as AddressInfo;
+  const ops = await startOpsServer({
+    host: config.METRICS_HOST,
+    port: config.METRICS_PORT,
+    registry,
+    readiness: async () => {
+      const checks = await Promise.allSettled([redis.ping(), storage.ping()]);
+      return { ready: checks.every((c) => c.status === 'fulfilled') };
+    },
+  });
+  if (config.WEBHOOK_ALLOW_PRIVATE) {
+    logger.warn('WEBHOOK_ALLOW_PRIVATE=true: webhooks may target loopback and private addresses over plain http. For local development only.');
+  }
   if (!LOOPBACK.has(config.HOST)) {
     logger.warn({ host: config.HOST }, 'listening beyond loopback: put TLS and a reverse proxy in front (docs/security.md)');
   }
-  logger.info({ host: config.HOST, port, storage: storage.description }, 'gateway listening');
+  logger.info(
+    {
+      host: config.HOST,
+      port,
+      storage: storage.description,
+      auth: { jwt: config.JWT_SECRET ? 'HS256' : config.JWT_PUBLIC_KEY ? 'public key' : config.JWKS_URL ? 'JWKS' : 'off', api_keys: config.API_KEYS_ENABLED },
+      cors_origins: config.CORS_ORIGINS.length,
+      trust_proxy: config.TRUST_PROXY,
+    },
+    `gateway listening; metrics on ${config.METRICS_HOST}:${ops.port}`,
+  );
 
   evictionPolicy(redis).then((policy) => {
     if (policy && policy !== 'noeviction') {
@@ -41,12 +132,26 @@ async function main() {
     }
   }, () => undefined);
 
-  onShutdown(logger, async () => {
-    // Stop accepting; requests in flight (uploads included) finish within the grace period.
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await queue.close();
-    await redis.quit();
-  });
+  const sweeper = new RetentionSweeper({ redis, store, storage, partialGraceMs: config.REQUEST_TIMEOUT_MS * 2 });
+  const stopSweeping = sweeper.schedule(
+    60_000,
+    (err) => logger.warn({ err: (err as Error).message }, 'retention sweep failed'),
+    (report) => logger.info(report, 'retention sweep'),
+  );
+
+  onShutdown(
+    logger,
+    async () => {
+      stopSweeping();
+      // Stop accepting; requests in flight (uploads included) finish within the grace period.
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      ops.server.close();
+      await queue.close();
+      await webhookQueue.close();
+      await redis.quit();
+    },
+    config.SHUTDOWN_GRACE_MS,
+  );
 }
 
 main().catch((err: Error) => {

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { envInt, LogLevel, parseEnv } from '@talkie/runtime';
+import { envBoolean, envInt, LogLevel, parseEnv } from '@talkie/runtime';
 
 /** Every setting of the worker, with its env name, default and unit in one place. */
 export const WorkerEnv = z.object({
@@ -27,6 +27,13 @@ export const WorkerEnv = z.object({
   /** limits on ffprobe and ffmpeg runs, in ms */
   PROBE_TIMEOUT_MS: envInt(15_000, { min: 100 }),
   DECODE_TIMEOUT_MS: envInt(120_000, { min: 100 }),
+  /**
+   * oldest ffmpeg major version the worker starts with; ffmpeg parses untrusted uploads, and old
+   * builds carry known, fixed bugs. Git snapshot builds (no release number) count as older.
+   */
+  FFMPEG_MIN_MAJOR: envInt(5, { min: 1, max: 99 }),
+  /** explicit override: start with an ffmpeg older than FFMPEG_MIN_MAJOR anyway (logged as a warning) */
+  FFMPEG_ALLOW_OLD: envBoolean(false),
   /** how long finished jobs and their results are kept, in seconds (default 24 h) */
   RESULT_TTL_S: envInt(24 * 3600, { min: 60 }),
   /** optional /healthz and /readyz server for orchestrators; off when unset */

@@ -1,14 +1,15 @@
 import os from 'node:os';
 import { Worker } from 'bullmq';
-import { QUEUE_PREFIX, QUEUES } from '@talkie/contracts';
+import { QUEUE_PREFIX, QUEUES, type WebhookEventType } from '@talkie/contracts';
 import { ensureDemoModel } from '@talkie/demo-model';
-import { LipReader, ModelSession } from '@talkie/inference';
-import { resolveFfmpeg } from '@talkie/media';
-import { createRedis, evictionPolicy, JobStore } from '@talkie/queue';
-import { createLogger, onShutdown } from '@talkie/runtime';
+import { LipReader, ModelSession, onnxRuntimeVersion } from '@talkie/inference';
+import { checkFfmpegVersion, resolveFfmpeg } from '@talkie/media';
+import { createRedis, evictionPolicy, JobStore, toJobResource } from '@talkie/queue';
+import { createLogger, createMetricsRegistry, onShutdown, startOpsServer } from '@talkie/runtime';
 import { createStorage } from '@talkie/storage';
+import { createWebhookQueue, enqueueJobEvent, parseRetrySchedule } from '@talkie/webhooks';
 import { loadWorkerConfig } from './config';
-import { startHealthServer } from './health-server';
+import { WorkerMetrics } from './observability/worker-metrics';
 import { TranscriptionProcessor } from './transcription-processor';
 
 async function main() {
@@ -24,16 +25,26 @@ async function main() {
     logger.warn({ err: (err as Error).message }, 'could not lower CPU priority');
   }
 
+  const registry = createMetricsRegistry('worker');
+  const metrics = new WorkerMetrics(registry);
   if (config.HEALTH_PORT !== undefined) {
-    const server = await startHealthServer({ host: config.HEALTH_HOST, port: config.HEALTH_PORT, isReady: () => ready, info: () => info });
-    const address = server.address();
-    logger.info({ port: typeof address === 'object' && address ? address.port : config.HEALTH_PORT }, 'health server listening');
+    // /healthz, /readyz (only once the model is loaded) and /metrics; the only port a worker opens.
+    const ops = await startOpsServer({ host: config.HEALTH_HOST, port: config.HEALTH_PORT, registry, readiness: () => ({ ready, info }) });
+    logger.info({ port: ops.port }, 'health and metrics server listening');
   }
 
-  const ffmpeg = await resolveFfmpeg();
+  const ffmpeg = await resolveFfmpeg(process.env, { minMajor: config.FFMPEG_MIN_MAJOR });
   if (ffmpeg.warning) logger.warn(ffmpeg.warning);
-  logger.info({ ffmpeg: ffmpeg.version, source: ffmpeg.source }, 'ffmpeg found');
-  info.ffmpeg = ffmpeg.version;
+  // ffmpeg parses untrusted uploads: refuse builds older than the configured minimum.
+  const gate = checkFfmpegVersion(ffmpeg, config.FFMPEG_MIN_MAJOR, config.FFMPEG_ALLOW_OLD);
+  if (gate.level === 'error') throw new Error(gate.message);
+  if (gate.level === 'warning') logger.warn({ ffmpeg: ffmpeg.version, min_major: config.FFMPEG_MIN_MAJOR }, gate.message);
+  const onnxruntime = onnxRuntimeVersion();
+  logger.info(
+    { ffmpeg: ffmpeg.version, ffmpeg_path: ffmpeg.ffmpeg, source: ffmpeg.source, onnxruntime },
+    `ffmpeg found; runtime versions: ffmpeg ${ffmpeg.version}, onnxruntime ${onnxruntime}`,
+  );
+  Object.assign(info, { ffmpeg: ffmpeg.version, onnxruntime });
 
   let modelDir = config.MODEL_DIR;
   if (!modelDir) {
@@ -56,11 +67,25 @@ async function main() {
     'model loaded',
   );
   Object.assign(info, { model: { name: manifest.name, version: manifest.version, demo: manifest.demo }, execution_providers: session.executionProviders });
+  metrics.modelLoad.set(session.loadMs / 1000);
+  for (const provider of session.executionProviders) metrics.provider.set({ provider }, 1);
 
   const redis = createRedis(config.REDIS_URL, 'worker');
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   const storage = createStorage(config.STORAGE_URL);
-  const store = new JobStore(redis, config.RESULT_TTL_S * 1000);
+  const webhookQueue = createWebhookQueue(createRedis(config.REDIS_URL, 'producer'));
+  webhookQueue.on('error', (err) => logger.warn({ err: err.message }, 'webhook queue connection error'));
+  const webhookSchedule = parseRetrySchedule(process.env.WEBHOOK_RETRY_SCHEDULE_MS);
+  // Completed and failed jobs become terminal here: queue their webhook (the dispatcher delivers it,
+  // so this worker never waits on a customer's server). Delivery ids are per job and event, so a
+  // job finished twice by two workers still yields one delivery.
+  const store = new JobStore(redis, config.RESULT_TTL_S * 1000).onTerminal(async (record) => {
+    await enqueueJobEvent(
+      webhookQueue,
+      { record: { id: record.id, tenant: record.tenant, webhook_url: record.webhook_url }, resource: toJobResource(record), type: `job.${record.status}` as WebhookEventType, at: new Date() },
+      { schedule: webhookSchedule },
+    );
+  });
   const reader = new LipReader(session);
   const defaults = reader.decodingDefaults();
   const processor = new TranscriptionProcessor({
@@ -71,6 +96,7 @@ async function main() {
     logger,
     decoding: { method: config.CTC_DECODER ?? defaults.method, beamWidth: config.BEAM_WIDTH ?? defaults.beamWidth },
     limits: { maxDurationS: config.MAX_DURATION_S, probeTimeoutMs: config.PROBE_TIMEOUT_MS, decodeTimeoutMs: config.DECODE_TIMEOUT_MS },
+    metrics,
   });
 
   const worker = new Worker(QUEUES.transcribe, (job) => processor.process(job), {
@@ -101,6 +127,7 @@ async function main() {
     ready = false;
     // Finishes the job in hand (within the grace period); BullMQ hands unfinished ones back.
     await worker.close();
+    await webhookQueue.close();
     await session.release();
     await redis.quit();
   });

@@ -1,11 +1,12 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import { TalkieError, TranscribePayload, type ErrorCode } from '@talkie/contracts';
-import type { LipReader, DecodingOptions } from '@talkie/inference';
+import type { LipReader, DecodingOptions, StageTimings } from '@talkie/inference';
 import { roiFilterFor } from '@talkie/inference';
-import { decodeFrames, probeVideo, type FfmpegBinaries } from '@talkie/media';
+import { checkProbe, decodeFrames, DEFAULT_MEDIA_LIMITS, probeVideo, type FfmpegBinaries } from '@talkie/media';
 import type { JobStore } from '@talkie/queue';
 import type { Logger } from '@talkie/runtime';
 import type { BlobStorage } from '@talkie/storage';
+import type { WorkerMetrics } from './observability/worker-metrics';
 
 export interface ProcessorDeps {
   store: JobStore;
@@ -15,6 +16,9 @@ export interface ProcessorDeps {
   logger: Logger;
   decoding: DecodingOptions;
   limits: { maxDurationS: number; probeTimeoutMs: number; decodeTimeoutMs: number };
+  /** how often a running job looks whether it was canceled, in ms */
+  cancelPollMs?: number;
+  metrics?: WorkerMetrics;
 }
 
 /** Share of the progress bar given to decoding; inference and decoding the output take the rest. */
@@ -28,13 +32,15 @@ const DECODE_PROGRESS = 80;
 export class TranscriptionProcessor {
   constructor(private readonly deps: ProcessorDeps) {}
 
-  async process(job: Job<unknown>, signal?: AbortSignal): Promise<void> {
+  async process(job: Job<unknown>): Promise<void> {
     const parsed = TranscribePayload.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError('invalid payload');
     const payload = parsed.data;
     const { store, storage, logger } = this.deps;
     const log = logger.child({ job_id: payload.job_id, attempt: job.attemptsMade + 1 });
 
+    const metrics = this.deps.metrics;
+    if (job.processedOn) metrics?.queueWait.observe({ queue: job.queueName }, Math.max(0, job.processedOn - job.timestamp) / 1000);
     const started = await store.markProcessing(payload.job_id);
     if (started !== 'applied') {
       log.info({ outcome: started }, 'job no longer wanted: skipping');
@@ -42,23 +48,58 @@ export class TranscriptionProcessor {
       return;
     }
 
+    // DELETE /v1/jobs/{id} marks a running job canceled; notice it and stop ffmpeg and the rest.
+    const cancel = new AbortController();
+    const watch = setInterval(() => {
+      store.get(payload.job_id).then(
+        (record) => {
+          if (!record || record.status === 'canceled') cancel.abort();
+        },
+        () => undefined, // Redis hiccup: look again next time
+      );
+    }, this.deps.cancelPollMs ?? 500);
+
     try {
-      const result = await this.transcribe(payload, log, signal);
+      const result = await this.transcribe(payload, log, cancel.signal);
+      if (cancel.signal.aborted) throw new TalkieError('processing_failed', { message: 'Processing was aborted.' });
       const outcome = await store.complete(payload.job_id, result);
       log.info({ outcome, frames: result.frames, words: result.segments.length }, 'job completed');
+      this.observeEnd(payload.job_id, 'completed');
       await storage.delete(payload.upload_key);
     } catch (err) {
+      // A cancel also deletes the upload, so a failure right after one (ffprobe finding no file)
+      // is the cancel too, even before the watcher has noticed it.
+      if (cancel.signal.aborted || (await store.get(payload.job_id).catch(() => null))?.status === 'canceled') {
+        log.info('job canceled while processing: stopped');
+        metrics?.jobs.inc({ outcome: 'canceled' });
+        await storage.delete(payload.upload_key);
+        return;
+      }
       const error = err instanceof TalkieError ? err : new TalkieError('processing_failed', { cause: err, retryable: true });
       const attempts = job.opts.attempts ?? 1;
       const lastAttempt = !error.retryable || job.attemptsMade + 1 >= attempts;
+      metrics?.failures.inc({ code: error.code });
       log.warn({ code: error.code, last_attempt: lastAttempt, err: error.cause instanceof Error ? error.cause.message : undefined }, 'job attempt failed');
       if (!lastAttempt) {
         await store.requeue(payload.job_id);
         throw error; // BullMQ retries with backoff
       }
       await this.failJob(payload.job_id, payload.upload_key, error.code, error.message);
+      this.observeEnd(payload.job_id, 'failed');
       throw new UnrecoverableError(error.code);
+    } finally {
+      clearInterval(watch);
     }
+  }
+
+  private observeEnd(jobId: string, outcome: 'completed' | 'failed'): void {
+    const metrics = this.deps.metrics;
+    if (!metrics) return;
+    metrics.jobs.inc({ outcome });
+    this.deps.store.get(jobId).then(
+      (record) => record && metrics.endToEnd.observe({ outcome }, (Date.parse(record.updated_at) - Date.parse(record.created_at)) / 1000),
+      () => undefined,
+    );
   }
 
   /** Marks a job failed for good and removes its upload. Also used when BullMQ gives up on a stalled job. */
@@ -67,17 +108,23 @@ export class TranscriptionProcessor {
     if (uploadKey) await this.deps.storage.delete(uploadKey);
   }
 
-  private async transcribe(payload: TranscribePayload, log: Logger, signal?: AbortSignal) {
+  private async transcribe(payload: TranscribePayload, log: Logger, signal: AbortSignal) {
     const { storage, store, reader, ffmpeg, limits } = this.deps;
     if (!(await storage.exists(payload.upload_key))) throw new TalkieError('upload_missing');
     const file = await storage.openLocal(payload.upload_key);
     try {
+      const metrics = this.deps.metrics;
+      const began = performance.now();
       const probe = await probeVideo(file.path, { ffprobe: ffmpeg.ffprobe, timeoutMs: limits.probeTimeoutMs });
+      metrics?.stageDuration.observe({ stage: 'probe' }, (performance.now() - began) / 1000);
       log.debug({ format: probe.format, codec: probe.codec, fps: probe.fps, duration_s: probe.duration_s }, 'probed');
-      if (probe.duration_s > limits.maxDurationS) throw new TalkieError('video_too_long');
+      // The gateway checked this file already; checking again here means a worker never trusts
+      // what reaches its queue (another producer, an older gateway, a changed limit).
+      checkProbe(probe, { ...DEFAULT_MEDIA_LIMITS, maxDurationS: limits.maxDurationS });
 
       const manifest = reader.manifest;
       const expectedFrames = Math.max(1, Math.ceil(probe.duration_s * manifest.frame_rate));
+      const decodeStart = performance.now();
       const frames = await decodeFrames(file.path, {
         ffmpeg: ffmpeg.ffmpeg,
         fps: manifest.frame_rate,
@@ -90,13 +137,24 @@ export class TranscriptionProcessor {
           void store.setProgress(payload.job_id, (Math.min(n, expectedFrames) / expectedFrames) * DECODE_PROGRESS);
         },
       });
+      metrics?.stageDuration.observe({ stage: 'decode' }, (performance.now() - decodeStart) / 1000);
       if (frames.count === 0) throw new TalkieError('decode_failed', { message: 'The video has no decodable frames.' });
       await store.setProgress(payload.job_id, DECODE_PROGRESS);
+      if (signal.aborted) throw new TalkieError('processing_failed', { message: 'Processing was aborted.' });
+      const timings: StageTimings = {};
+      let result;
       try {
-        return await reader.transcribe(frames, this.deps.decoding);
+        result = await reader.transcribe(frames, this.deps.decoding, timings);
       } catch (err) {
         throw new TalkieError('inference_failed', { cause: err });
       }
+      if (metrics) {
+        for (const [stage, seconds] of Object.entries(timings)) metrics.stageDuration.observe({ stage }, seconds);
+        metrics.batchSize.observe(1);
+        metrics.frames.inc(frames.count);
+        metrics.throughput.observe(frames.count / Math.max(1e-6, (performance.now() - began) / 1000));
+      }
+      return result;
     } finally {
       await file.release();
     }

@@ -7,7 +7,8 @@ import { jwtSecret, stateDir } from './state';
 
 /**
  * `npm start`: the whole system on one machine, as separate processes — Redis (a private one when
- * none answers), the gateway and WORKERS workers — the same services that run in containers.
+ * none answers), the gateway, WORKERS workers and the webhook dispatcher — the same services that
+ * run in containers.
  */
 
 const say = (line: string) => process.stdout.write(`[talkie] ${line}\n`);
@@ -78,7 +79,8 @@ async function main() {
   const port = Number(env.PORT ?? 8080);
   const workers = Number(env.WORKERS ?? 1);
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new Error('WORKERS must be a whole number from 1 to 64');
-  const healthBase = Number(env.WORKER_HEALTH_BASE_PORT ?? 9465);
+  // The gateway's metrics port; the other processes take the next ports up (worker 1, 2, …).
+  const metricsBase = Number(env.METRICS_PORT ?? 9464);
   const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
   process.on('SIGINT', () => void stopAll(0));
@@ -119,22 +121,27 @@ async function main() {
     return child;
   };
 
-  const gateway = launch('gateway', '@talkie/gateway/dist/main.js', { HOST: host, PORT: String(port) });
+  const gateway = launch('gateway', '@talkie/gateway/dist/main.js', { HOST: host, PORT: String(port), METRICS_PORT: String(metricsBase) });
   const workerPorts: number[] = [];
   for (let i = 0; i < workers; i++) {
-    const healthPort = healthBase + i;
+    const healthPort = metricsBase + 1 + i;
     workerPorts.push(healthPort);
     launch(`worker-${i + 1}`, '@talkie/worker/dist/main.js', { HEALTH_PORT: String(healthPort), HEALTH_HOST: '127.0.0.1' });
   }
+
+  const dispatcherPort = metricsBase + 1 + workers;
+  launch('webhook-dispatcher', '@talkie/webhook-dispatcher/dist/main.js', { HEALTH_PORT: String(dispatcherPort), HEALTH_HOST: '127.0.0.1' });
 
   const base = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   await waitFor(() => httpOk(`${base}/readyz`), 'the gateway', 30_000, () => gateway.exitCode === null);
   for (const p of workerPorts) {
     await waitFor(() => httpOk(`http://127.0.0.1:${p}/readyz`), `the worker on health port ${p}`, 60_000, () => !stopping);
   }
+  await waitFor(() => httpOk(`http://127.0.0.1:${dispatcherPort}/readyz`), 'the webhook dispatcher', 30_000, () => !stopping);
 
   say('');
-  say(`Talkie is up: ${base}  (gateway, ${workers} worker${workers > 1 ? 's' : ''}; worker health on ports ${workerPorts.join(', ')})`);
+  say(`Talkie is up: ${base}  (gateway, ${workers} worker${workers > 1 ? 's' : ''}, webhook dispatcher)`);
+  say(`Metrics, health and readiness: gateway http://127.0.0.1:${metricsBase}/metrics; ${workerPorts.map((p, i) => `worker ${i + 1} :${p}`).join(', ')}; dispatcher :${dispatcherPort}`);
   if (!env.MODEL_DIR) say('Running the DEMO MODEL: it reads videos made by `npm run fixture`, not real lips. Set MODEL_DIR for a real model.');
   say('Try it:');
   say('  TOKEN=$(npm run --silent token -- --sub alice)');

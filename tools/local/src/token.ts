@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import jwt from 'jsonwebtoken';
 import { jwtSecret } from './state';
 
-const USAGE = `usage: npm run token -- --sub alice [--tenant acme] [--ttl 24h]
+const USAGE = `usage: npm run token -- --sub alice [--tenant acme] [--scope "jobs:read jobs:write"] [--ttl 24h]
 
 Prints a bearer token (HS256 JWT) signed with JWT_SECRET, or with the secret that \`npm start\`
 keeps in .talkie/jwt-secret. --ttl takes a number of seconds or a span like 30m, 24h, 7d.`;
@@ -13,6 +13,7 @@ function main() {
     options: {
       sub: { type: 'string' },
       tenant: { type: 'string' },
+      scope: { type: 'string', default: 'jobs:read jobs:write' },
       ttl: { type: 'string', default: '24h' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -23,7 +24,7 @@ function main() {
   }
   const { secret } = jwtSecret(process.env, false);
   const ttl = /^\d+$/.test(values.ttl!) ? Number(values.ttl) : values.ttl!;
-  const claims: Record<string, string> = {};
+  const claims: Record<string, string> = { scope: values.scope! };
   if (values.tenant) claims.tenant = values.tenant;
   const token = jwt.sign(claims, secret, { algorithm: 'HS256', subject: values.sub, expiresIn: ttl as jwt.SignOptions['expiresIn'] });
   process.stdout.write(`${token}\n`);

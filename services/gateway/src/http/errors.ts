@@ -37,13 +37,16 @@ export function classify(err: unknown): ErrorCode {
  * The last middleware: every error becomes `{ error: { code, message, request_id } }`. Library
  * messages, stack traces and paths stay in the server log, never in the answer.
  */
-export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
-  const code = classify(err);
+export const errorHandler = (redisReady: () => boolean): ErrorRequestHandler => (err, req, res, _next) => {
+  let code = classify(err);
+  // An unexpected failure while Redis is away is Redis being away: tell clients to come back.
+  if (code === 'internal_error' && !redisReady()) code = 'service_unavailable';
   if (code === 'internal_error' || code === 'service_unavailable') req.log?.error({ err }, 'request failed');
   else req.log?.info({ code }, 'request rejected');
   if (res.headersSent) {
     res.destroy();
     return;
   }
+  if (code === 'service_unavailable' || code === 'queue_full' || code === 'insufficient_storage') res.setHeader('Retry-After', '5');
   sendError(req, res, code);
 };

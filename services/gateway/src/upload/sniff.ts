@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { TalkieError } from '@talkie/contracts';
 
@@ -18,15 +19,30 @@ export function sniffContainer(head: Buffer): Container | undefined {
 
 /**
  * Passes a stream through once its first bytes look like a video container, and fails it with
- * `unsupported_media_type` otherwise, before anything past the header is stored.
+ * `unsupported_media_type` otherwise, before anything past the header is stored. It also hashes
+ * what passes, so the upload's fingerprint costs no second read.
  */
 export class ContainerSniffer extends Transform {
   container?: Container;
   private head: Buffer[] = [];
   private headLength = 0;
+  private readonly hash = createHash('sha256');
+
+  /** SHA-256 (hex) of everything passed through; call once the stream has ended. */
+  sha256(): string {
+    return this.hash.digest('hex');
+  }
+
+  /** @param expected the container the file's extension promises; anything else is refused */
+  constructor(private readonly expected?: Container) {
+    super();
+  }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    if (this.container) return done(null, chunk);
+    if (this.container) {
+      this.hash.update(chunk);
+      return done(null, chunk);
+    }
     this.head.push(chunk);
     this.headLength += chunk.length;
     if (this.headLength < HEAD_BYTES) return done();
@@ -34,6 +50,10 @@ export class ContainerSniffer extends Transform {
     this.head = [];
     this.container = sniffContainer(buffered);
     if (!this.container) return done(new TalkieError('unsupported_media_type'));
+    if (this.expected && this.container !== this.expected) {
+      return done(new TalkieError('unsupported_media_type', { message: 'The file content does not match its extension.' }));
+    }
+    this.hash.update(buffered);
     done(null, buffered);
   }
 

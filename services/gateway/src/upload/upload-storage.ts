@@ -2,12 +2,24 @@ import type { Request } from 'express';
 import type { StorageEngine } from 'multer';
 import { TalkieError } from '@talkie/contracts';
 import { uploadKey, type BlobStorage } from '@talkie/storage';
+import path from 'node:path';
 import { ContainerSniffer, type Container } from './sniff';
+
+/** The extensions accepted, and the container each must really be. */
+export const CONTAINER_OF_EXTENSION: Record<string, Container> = {
+  '.mp4': 'isobmff',
+  '.mov': 'isobmff',
+  '.webm': 'matroska',
+  '.mkv': 'matroska',
+  '.avi': 'avi',
+};
 
 export interface StoredUpload {
   key: string;
   size: number;
   container: Container;
+  /** SHA-256 of the file, hex: the fingerprint idempotent retries are compared by */
+  sha256: string;
 }
 
 declare module 'express-serve-static-core' {
@@ -28,14 +40,22 @@ export class UploadStorageEngine implements StorageEngine {
   _handleFile(req: Request, file: Express.Multer.File, cb: (error?: unknown, info?: Partial<Express.Multer.File>) => void): void {
     const jobId = req.newJobId;
     if (!jobId) return cb(new Error('upload without a job id'));
+    // The client's filename only contributes its extension, checked against an allow-list and,
+    // below, against the container's magic bytes; it is never used as a name in storage.
+    const extension = path.extname(file.originalname ?? '').toLowerCase();
+    const expected = CONTAINER_OF_EXTENSION[extension];
+    if (!expected) {
+      file.stream.resume();
+      return cb(new TalkieError('unsupported_media_type', { message: `Allowed file types: ${Object.keys(CONTAINER_OF_EXTENSION).join(' ')}.` }));
+    }
     const key = uploadKey(jobId);
-    const sniffer = new ContainerSniffer();
+    const sniffer = new ContainerSniffer(expected);
     file.stream.on('error', (err) => sniffer.destroy(err));
     // Past the size limit busboy just stops the stream; fail the write instead, so the truncated
     // file is never stored under its real key.
     file.stream.on('limit', () => sniffer.destroy(new TalkieError('payload_too_large')));
     this.storage.put(key, file.stream.pipe(sniffer)).then(
-      ({ bytes }) => cb(null, { size: bytes, ...({ key, container: sniffer.container } as object) }),
+      ({ bytes }) => cb(null, { size: bytes, ...({ key, container: sniffer.container, sha256: sniffer.sha256() } as object) }),
       (err: unknown) => cb(err),
     );
   }

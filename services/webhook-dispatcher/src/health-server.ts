@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:http';
 
 /**
- * A tiny HTTP server for orchestrator probes. The worker takes no other inbound connection: it
- * pulls work from Redis, so GPU nodes can sit in a network that the gateway cannot reach.
+ * A tiny HTTP server for orchestrator probes (the same shape as the worker's). The dispatcher takes
+ * no other inbound connection: it pulls deliveries from Redis.
  */
 export function startHealthServer(options: { host: string; port: number; isReady: () => boolean; info: () => object }): Promise<Server> {
   const server = createServer((req, res) => {

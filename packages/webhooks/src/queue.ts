@@ -1,0 +1,66 @@
+import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import {
+  deliveryIdFor,
+  QUEUE_PREFIX,
+  QUEUES,
+  WebhookDeliveryPayload,
+  type JobResource,
+  type WebhookEventType,
+} from '@talkie/contracts';
+import { WEBHOOK_BACKOFF_TYPE, WEBHOOK_RETRY_SCHEDULE, webhookAttempts } from './retry';
+
+/** How long a delivery id is remembered after it was enqueued, so a repeated event is dropped. */
+export const DEFAULT_DEDUP_TTL_MS = 48 * 3600_000;
+
+export function createWebhookQueue(connection: ConnectionOptions): Queue<WebhookDeliveryPayload> {
+  return new Queue<WebhookDeliveryPayload>(QUEUES.webhooks, { connection, prefix: QUEUE_PREFIX });
+}
+
+/** BullMQ options of a delivery: attempts and backoff follow the retry schedule. */
+export function webhookJobOptions(deliveryId: string, schedule: readonly number[] = WEBHOOK_RETRY_SCHEDULE, dedupTtlMs = DEFAULT_DEDUP_TTL_MS): JobsOptions {
+  return {
+    jobId: deliveryId,
+    attempts: webhookAttempts(schedule),
+    backoff: { type: WEBHOOK_BACKOFF_TYPE },
+    // The payload carries the transcript: it leaves Redis as soon as the delivery is settled. The
+    // DeliveryLog keeps what integrators see; the deduplication key (id only) keeps duplicates out.
+    removeOnComplete: true,
+    removeOnFail: true,
+    deduplication: { id: deliveryId, ttl: dedupTtlMs },
+  };
+}
+
+export interface JobEvent {
+  record: { id: string; tenant: string; webhook_url?: string | null };
+  resource: JobResource;
+  type: WebhookEventType;
+  /** when the job reached the terminal state */
+  at: Date;
+}
+
+/**
+ * Enqueues the delivery of a job's terminal event to its webhook URL. The BullMQ job id is the
+ * delivery id (`deliveryIdFor(job, type)`), and a deduplication key outlives the job, so a terminal
+ * event reported twice never produces two deliveries. Returns the delivery id, or null when the
+ * job has no webhook URL (nothing to do).
+ *
+ * `schedule` must be the one the dispatcher runs with (WEBHOOK_RETRY_SCHEDULE_MS): it sets the
+ * attempts. The dispatcher also never exceeds its own schedule's attempts.
+ */
+export async function enqueueJobEvent(
+  queue: Queue<WebhookDeliveryPayload>,
+  event: JobEvent,
+  options: { schedule?: readonly number[]; dedupTtlMs?: number } = {},
+): Promise<string | null> {
+  if (!event.record.webhook_url) return null;
+  const payload = WebhookDeliveryPayload.parse({
+    v: 1,
+    delivery_id: deliveryIdFor(event.record.id, event.type),
+    job_id: event.record.id,
+    tenant: event.record.tenant,
+    url: event.record.webhook_url,
+    event: { type: event.type, timestamp: event.at.toISOString(), data: event.resource },
+  });
+  await queue.add(event.type, payload, webhookJobOptions(payload.delivery_id, options.schedule, options.dedupTtlMs));
+  return payload.delivery_id;
+}

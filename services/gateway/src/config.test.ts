@@ -1,0 +1,43 @@
+import { ConfigError } from '@talkie/runtime';
+import { loadGatewayConfig } from './config';
+
+const SECRET = 'x'.repeat(32);
+
+describe('gateway configuration', () => {
+  it('is safe by default: loopback, no CORS origins, no proxy trusted, API keys on', () => {
+    const config = loadGatewayConfig({ JWT_SECRET: SECRET });
+    expect(config.HOST).toBe('127.0.0.1');
+    expect(config.CORS_ORIGINS).toEqual([]);
+    expect(config.TRUST_PROXY).toBe(0);
+    expect(config.API_KEYS_ENABLED).toBe(true);
+    expect(config.MAX_UPLOAD_BYTES).toBe(50 * 1024 * 1024);
+    expect(config.MAX_DURATION_S).toBe(120);
+  });
+
+  it.each([
+    [{ CORS_ORIGINS: '*' }, 'CORS_ORIGINS'],
+    [{ CORS_ORIGINS: 'https://ok.example,https://bad.example/path' }, 'CORS_ORIGINS'],
+    [{ TRUST_PROXY: 'true' }, 'TRUST_PROXY'],
+    [{ JWT_SECRET: 'short' }, 'JWT_SECRET'],
+    [{ JWKS_URL: 'https://id.example/jwks.json' }, 'JWT_SECRET'], // two kinds of key at once
+    [{ PORT: 'eighty' }, 'PORT'],
+  ])('refuses %j, naming %s', (env, key) => {
+    expect(() => loadGatewayConfig({ JWT_SECRET: SECRET, ...env })).toThrow(ConfigError);
+    expect(() => loadGatewayConfig({ JWT_SECRET: SECRET, ...env })).toThrow(key);
+  });
+
+  it('takes a hop count or a list of proxies for TRUST_PROXY', () => {
+    expect(loadGatewayConfig({ JWT_SECRET: SECRET, TRUST_PROXY: '2' }).TRUST_PROXY).toBe(2);
+    expect(loadGatewayConfig({ JWT_SECRET: SECRET, TRUST_PROXY: '10.0.0.0/8, 192.168.1.1' }).TRUST_PROXY).toEqual(['10.0.0.0/8', '192.168.1.1']);
+  });
+
+  it('reports every bad key at once', () => {
+    try {
+      loadGatewayConfig({ JWT_SECRET: 'short', PORT: '-1', TRUST_PROXY: 'yes' });
+      throw new Error('should have thrown');
+    } catch (err) {
+      expect((err as Error).message).toMatch(/JWT_SECRET[\s\S]*PORT|PORT[\s\S]*JWT_SECRET/);
+      expect((err as Error).message).toContain('TRUST_PROXY');
+    }
+  });
+});

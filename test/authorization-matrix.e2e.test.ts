@@ -1,0 +1,194 @@
+import { spawnSync } from 'node:child_process';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import jwt from 'jsonwebtoken';
+import { submit, waitForJob } from './support/client';
+import { fixture } from './support/fixtures';
+import { ROOT, startStack, type Stack } from './support/stack';
+
+/**
+ * Who may do what: two tenants × every job route × every kind of bad credential, against the real
+ * gateway configured for RS256 tokens from a JWKS endpoint (served here on loopback), with issuer
+ * and audience checks, and API keys made with the real `npm run keys` CLI.
+ */
+const ISSUER = 'https://id.talkie.test/';
+const AUDIENCE = 'talkie-api';
+const ALL = 'jobs:read jobs:write';
+
+describe('authorization matrix', () => {
+  let stack: Stack;
+  let jwks: Server;
+  let rsa: { privateKey: KeyObject; publicKey: KeyObject };
+  let ec: { privateKey: KeyObject; publicKey: KeyObject };
+  let jwksHits = 0;
+  const jobs: Record<string, string> = {};
+  const keys: Record<string, string> = {};
+
+  const sign = (claims: Record<string, unknown>, options: jwt.SignOptions & { key?: KeyObject | string } = {}) => {
+    const { key = rsa.privateKey, ...rest } = options;
+    return jwt.sign({ scope: ALL, ...claims }, key as jwt.Secret, { algorithm: 'RS256', keyid: 'rsa-1', issuer: ISSUER, audience: AUDIENCE, expiresIn: '10m', ...rest });
+  };
+  const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+  const runKeysCli = (...args: string[]) =>
+    spawnSync(process.execPath, [path.join(ROOT, 'services/gateway/dist/cli/keys.js'), ...args], {
+      env: { PATH: process.env.PATH ?? '', REDIS_URL: stack.redisUrl },
+      encoding: 'utf8',
+    });
+
+  beforeAll(async () => {
+    rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    jwks = createServer((_req, res) => {
+      jwksHits++;
+      res.setHeader('content-type', 'application/json');
+      // Two keys published side by side, as during a rotation.
+      res.end(JSON.stringify({
+        keys: [
+          { ...rsa.publicKey.export({ format: 'jwk' }), kid: 'rsa-1', use: 'sig', alg: 'RS256' },
+          { ...ec.publicKey.export({ format: 'jwk' }), kid: 'ec-1', use: 'sig', alg: 'ES256' },
+        ],
+      }));
+    });
+    await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
+    const jwksUrl = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/.well-known/jwks.json`;
+    stack = await startStack({
+      name: 'authz',
+
+      gatewayEnv: { JWT_SECRET: '', JWKS_URL: jwksUrl, JWT_ISSUER: ISSUER, JWT_AUDIENCE: AUDIENCE },
+    });
+
+    const video = await fixture('MINE');
+    for (const tenant of ['acme', 'globex']) {
+      const created = await submit(stack.baseUrl, sign({ tenant }, { subject: `user-of-${tenant}` }), video.file);
+      expect(created.status).toBe(202);
+      jobs[tenant] = created.body.id;
+      await waitForJob(stack.baseUrl, sign({ tenant }, { subject: `user-of-${tenant}` }), created.body.id);
+
+      const made = runKeysCli('create', '--tenant', tenant, '--scopes', 'jobs:read,jobs:write', '--name', `${tenant} ci`);
+      expect(made.status).toBe(0);
+      keys[tenant] = made.stdout.trim();
+      const revoked = runKeysCli('create', '--tenant', tenant, '--scopes', 'jobs:read,jobs:write');
+      keys[`${tenant}-revoked`] = revoked.stdout.trim();
+      const id = /^tk_([0-9a-f]{16})_/.exec(keys[`${tenant}-revoked`])![1];
+      expect(runKeysCli('revoke', id).status).toBe(0);
+      keys[`${tenant}-readonly`] = runKeysCli('create', '--tenant', tenant, '--scopes', 'jobs:read').stdout.trim();
+    }
+  }, 90_000);
+
+  afterAll(async () => {
+    await stack?.stop();
+    await new Promise((resolve) => jwks?.close(resolve));
+  });
+
+  type Route = { name: string; call: (headers: Record<string, string>, tenant: string) => Promise<Response>; ok: number; scope: 'jobs:read' | 'jobs:write' };
+  const otherJob = (tenant: string) => jobs[tenant === 'acme' ? 'globex' : 'acme'];
+  // Reads and "create" are safe to repeat; DELETE is checked against another tenant's job and for
+  // its own success separately below, so the matrix never deletes the jobs it reads.
+  const ROUTES: Route[] = [
+    { name: 'GET /v1/jobs/{id}', ok: 200, scope: 'jobs:read', call: (h, t) => fetch(`${stack.baseUrl}/v1/jobs/${jobs[t]}`, { headers: h }) },
+    {
+      name: 'POST /v1/jobs',
+      ok: 202,
+      scope: 'jobs:write',
+      call: async (h) => {
+        const form = new FormData();
+        form.append('video', new Blob([await import('node:fs/promises').then((fs) => fs.readFile(path.join(ROOT, 'test/.artifacts/fixtures/MINE-25fps-0s.mp4')))]), 'mine.mp4');
+        return fetch(`${stack.baseUrl}/v1/jobs`, { method: 'POST', headers: h, body: form });
+      },
+    },
+    { name: 'DELETE /v1/jobs/{id} (unknown id)', ok: 404, scope: 'jobs:write', call: (h) => fetch(`${stack.baseUrl}/v1/jobs/00000000-0000-4000-8000-000000000000`, { method: 'DELETE', headers: h }) },
+  ];
+
+  const now = () => Math.floor(Date.now() / 1000);
+  const CREDENTIALS: Array<{ name: string; headers: (tenant: string, route: Route) => Record<string, string>; expect: (route: Route) => number }> = [
+    { name: 'no credentials', headers: () => ({}), expect: () => 401 },
+    { name: 'a malformed token', headers: () => bearer('not.a.jwt'), expect: () => 401 },
+    { name: 'alg none', headers: (t) => bearer(jwt.sign({ tenant: t, scope: ALL, iss: ISSUER, aud: AUDIENCE, sub: 'x', exp: now() + 600 }, '', { algorithm: 'none' })), expect: () => 401 },
+    {
+      name: 'HS256 signed with the RS public key',
+      headers: (t) => bearer(jwt.sign({ tenant: t, scope: ALL }, rsa.publicKey.export({ type: 'spki', format: 'pem' }) as string, { algorithm: 'HS256', keyid: 'rsa-1', subject: 'x', issuer: ISSUER, audience: AUDIENCE, expiresIn: '10m', allowInsecureKeySizes: true } as jwt.SignOptions)),
+      expect: () => 401,
+    },
+    { name: 'an expired token', headers: (t) => bearer(jwt.sign({ tenant: t, scope: ALL, sub: 'x', iss: ISSUER, aud: AUDIENCE, exp: now() - 120 }, rsa.privateKey, { algorithm: 'RS256', keyid: 'rsa-1' })), expect: () => 401 },
+    { name: 'a token not yet valid', headers: (t) => bearer(sign({ tenant: t, nbf: now() + 600 }, { subject: 'x' })), expect: () => 401 },
+    { name: 'a wrong issuer', headers: (t) => bearer(sign({ tenant: t }, { subject: 'x', issuer: 'https://evil.test/' })), expect: () => 401 },
+    { name: 'a wrong audience', headers: (t) => bearer(sign({ tenant: t }, { subject: 'x', audience: 'another-api' })), expect: () => 401 },
+    { name: 'an unknown kid', headers: (t) => bearer(sign({ tenant: t }, { subject: 'x', keyid: 'rsa-unknown' })), expect: () => 401 },
+    { name: 'a token signed by a key not in the JWKS', headers: (t) => bearer(sign({ tenant: t }, { subject: 'x', key: generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey })), expect: () => 401 },
+    { name: 'a revoked API key', headers: (t) => ({ 'x-api-key': keys[`${t}-revoked`] }), expect: () => 401 },
+    { name: 'an API key with a typo', headers: (t) => ({ 'x-api-key': keys[t].slice(0, -1) + (keys[t].endsWith('A') ? 'B' : 'A') }), expect: () => 401 },
+    { name: 'a token without the scope', headers: (t, r) => bearer(sign({ tenant: t, scope: r.scope === 'jobs:read' ? 'jobs:write' : 'jobs:read' }, { subject: 'x' })), expect: () => 403 },
+    { name: 'an API key without the scope', headers: (t, r) => (r.scope === 'jobs:read' ? bearer(sign({ tenant: t, scope: 'jobs:write' }, { subject: 'x' })) : { 'x-api-key': keys[`${t}-readonly`] }), expect: () => 403 },
+    { name: 'a valid RS256 token', headers: (t) => bearer(sign({ tenant: t }, { subject: 'x' })), expect: (r) => r.ok },
+    { name: 'a valid ES256 token (second JWKS key)', headers: (t) => bearer(sign({ tenant: t }, { subject: 'x', key: ec.privateKey, algorithm: 'ES256', keyid: 'ec-1' })), expect: (r) => r.ok },
+    { name: 'a valid API key', headers: (t) => ({ 'x-api-key': keys[t] }), expect: (r) => r.ok },
+    { name: 'the admin scope', headers: (t) => bearer(sign({ tenant: t, scope: 'admin' }, { subject: 'x' })), expect: (r) => r.ok },
+  ];
+
+  for (const tenant of ['acme', 'globex']) {
+    for (const route of ROUTES) {
+      it.each(CREDENTIALS.map((c) => [c.name, c] as const))(`${tenant} · ${route.name} · %s`, async (_name, credential) => {
+        const res = await route.call(credential.headers(tenant, route), tenant);
+        const body = (await res.json().catch(() => ({}))) as { error?: { code: string } };
+        expect(res.status).toBe(credential.expect(route));
+        if (res.status === 401) expect(body.error?.code).toBe('unauthorized');
+        if (res.status === 403) expect(body.error?.code).toBe('forbidden');
+      });
+    }
+
+    it(`${tenant}: another tenant's job is a 404 on every job route, and stays untouched`, async () => {
+      const headers = bearer(sign({ tenant }, { subject: 'x' }));
+      const target = otherJob(tenant);
+      const read = await fetch(`${stack.baseUrl}/v1/jobs/${target}`, { headers });
+      expect(read.status).toBe(404);
+      const del = await fetch(`${stack.baseUrl}/v1/jobs/${target}`, { method: 'DELETE', headers });
+      expect(del.status).toBe(404);
+      const viaKey = await fetch(`${stack.baseUrl}/v1/jobs/${target}`, { headers: { 'x-api-key': keys[tenant] } });
+      expect(viaKey.status).toBe(404);
+      const owner = tenant === 'acme' ? 'globex' : 'acme';
+      const still = await fetch(`${stack.baseUrl}/v1/jobs/${target}`, { headers: bearer(sign({ tenant: owner }, { subject: 'x' })) });
+      expect(((await still.json()) as { status: string }).status).toBe('completed');
+    });
+  }
+
+  it('refuses two credentials at once and credentials in the query string', async () => {
+    const both = await fetch(`${stack.baseUrl}/v1/jobs/${jobs.acme}`, { headers: { ...bearer(sign({ tenant: 'acme' }, { subject: 'x' })), 'x-api-key': keys.acme } });
+    expect(both.status).toBe(401);
+    const query = await fetch(`${stack.baseUrl}/v1/jobs/${jobs.acme}?api_key=${keys.acme}&access_token=${sign({ tenant: 'acme' }, { subject: 'x' })}`);
+    expect(query.status).toBe(401);
+  });
+
+  it('caches the JWKS: over a hundred verifications, and only unknown kids cause (throttled) refetches', async () => {
+    expect(jwksHits).toBeGreaterThan(0);
+    // at most 10 fetches a minute, whatever clients send (jwksRequestsPerMinute)
+    expect(jwksHits).toBeLessThanOrEqual(10);
+    const before = jwksHits;
+    for (let i = 0; i < 20; i++) {
+      // fresh tokens (not in the verified-token cache) with known kids: served from the key cache
+      const res = await fetch(`${stack.baseUrl}/v1/jobs/${jobs.globex}`, { headers: bearer(sign({ tenant: 'globex', jti: `n${i}` }, { subject: 'x' })) });
+      expect(res.status).toBe(200);
+    }
+    expect(jwksHits).toBe(before);
+  });
+
+  it('lists keys with the CLI without showing them, and never stores them in clear', async () => {
+    const list = runKeysCli('list');
+    expect(list.status).toBe(0);
+    expect(list.stdout).toContain('acme');
+    expect(list.stdout).toContain('revoked');
+    for (const key of Object.values(keys)) expect(list.stdout).not.toContain(key);
+    const stored = JSON.stringify(await Promise.all((await stack.redis.keys('talkie:apikey:*')).map((k) => stack.redis.hgetall(k))));
+    for (const key of Object.values(keys)) expect(stored).not.toContain(key.split('_')[2]);
+  });
+
+  it('DELETE cancels a queued job or deletes a finished one, for its owner only', async () => {
+    const owner = bearer(sign({ tenant: 'acme' }, { subject: 'x' }));
+    const del = await fetch(`${stack.baseUrl}/v1/jobs/${jobs.acme}`, { method: 'DELETE', headers: owner });
+    expect(del.status).toBe(204);
+    expect((await fetch(`${stack.baseUrl}/v1/jobs/${jobs.acme}`, { headers: owner })).status).toBe(404);
+  });
+
+});

@@ -1,0 +1,3 @@
+export * from './audit-policy';
+export * from './sbom';
+export { npmCommand, repoRoot } from './npm';
