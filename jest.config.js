@@ -3,7 +3,7 @@
 module.exports = {
   testEnvironment: '<rootDir>/test/support/node-environment.js',
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
-  testMatch: ['<rootDir>/{packages,services,tools}/*/src/**/*.test.ts', '<rootDir>/bench/src/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
+  testMatch: ['<rootDir>/{packages,services,tools}/*/src/**/*.test.ts', '<rootDir>/bench/src/**/*.test.ts', '<rootDir>/test/*.test.ts'],
   moduleNameMapper: { '^@talkie/([a-z-]+)$': '<rootDir>/packages/$1/src' },
   testTimeout: 60_000,
 };

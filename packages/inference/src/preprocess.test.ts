@@ -48,13 +48,13 @@ describe('roiFilterFor', () => {
   it('scales the frame first, then crops the input size, for a "center" model with a scale', () => {
     const roi = roiFilterFor(manifest({ mode: 'center', scale: { width: 96, height: 96 } }));
     expect(roi).toStrictEqual({ mode: 'center', width: 88, height: 88, scale: { width: 96, height: 96 } });
-    expect(buildVideoFilter(25, roi)).toBe('fps=25,format=gray,scale=96:96:flags=area,crop=88:88');
+    expect(buildVideoFilter(25, roi)).toBe('fps=25,scale=96:96:flags=area,crop=88:88:(iw-88)/2:(ih-88)/2:exact=1,format=gray');
   });
 
   it('scales the whole frame to the input size for a "full" model', () => {
     const roi = roiFilterFor(manifest({ mode: 'full' }, 112, 64));
     expect(roi).toStrictEqual({ mode: 'full', width: 112, height: 64 });
-    expect(buildVideoFilter(30, roi)).toBe('fps=30,format=gray,scale=112:64:flags=area');
+    expect(buildVideoFilter(30, roi)).toBe('fps=30,scale=112:64:flags=area,format=gray');
   });
 
   it('uses the input size of the demo model as is', () => {

@@ -106,9 +106,9 @@ describe('resolveFfmpeg', () => {
 });
 
 describe('buildVideoFilter', () => {
-  it('resamples first, then turns grey, then takes the ROI', () => {
-    expect(buildVideoFilter(25, { mode: 'center', width: 88, height: 88 })).toBe('fps=25,format=gray,crop=88:88');
-    expect(buildVideoFilter(16, { mode: 'full', width: 64, height: 48 })).toBe('fps=16,format=gray,scale=64:48:flags=area');
+  it('resamples first, then takes the ROI (exact centred crop), then turns grey', () => {
+    expect(buildVideoFilter(25, { mode: 'center', width: 88, height: 88 })).toBe('fps=25,crop=88:88:(iw-88)/2:(ih-88)/2:exact=1,format=gray');
+    expect(buildVideoFilter(16, { mode: 'full', width: 64, height: 48 })).toBe('fps=16,scale=64:48:flags=area,format=gray');
   });
 });
 

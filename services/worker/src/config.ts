@@ -24,6 +24,13 @@ export const WorkerEnv = z.object({
   BEAM_WIDTH: z.coerce.number().int().min(1).max(256).optional(),
   /** longest video accepted, in seconds */
   MAX_DURATION_S: envInt(120, { min: 1 }),
+  /**
+   * BullMQ job lock: a worker holds each job's lock for this long and renews it at half of it. A
+   * worker that dies (kill -9, lost node) loses its jobs' locks after at most this long.
+   */
+  QUEUE_LOCK_DURATION_MS: envInt(30_000, { min: 1_000 }),
+  /** how often a worker looks for jobs whose lock expired (stalled) and hands them back to the queue, in ms */
+  QUEUE_STALLED_INTERVAL_MS: envInt(30_000, { min: 500 }),
   /** limits on ffprobe and ffmpeg runs, in ms */
   PROBE_TIMEOUT_MS: envInt(15_000, { min: 100 }),
   DECODE_TIMEOUT_MS: envInt(120_000, { min: 100 }),

@@ -103,6 +103,9 @@ async function main() {
     connection: createRedis(config.REDIS_URL, 'worker'),
     prefix: QUEUE_PREFIX,
     concurrency: config.WORKER_CONCURRENCY,
+    // a dead worker's jobs go back to the queue once their lock expires (stalled-job detection)
+    lockDuration: config.QUEUE_LOCK_DURATION_MS,
+    stalledInterval: config.QUEUE_STALLED_INTERVAL_MS,
     autorun: false,
   });
   worker.on('error', (err) => logger.warn({ err: err.message }, 'worker error'));
