@@ -38,6 +38,34 @@ const ROWS: RowSpec[] = [preprocessRow, inferenceRow, queueRow, throughputRow, i
 
 const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
 
+/**
+ * Holds the benchmark's Redis databases under the same leases the test suite takes
+ * (test/support/redis-db.ts: `talkie-test:redis-db-lease:<db>` in database 0), so a test run and a
+ * benchmark on one machine never flush each other's data. Waits while tests hold one.
+ */
+async function leaseBenchDbs(): Promise<() => Promise<void>> {
+  const control = new Redis('redis://127.0.0.1:6379/0', { maxRetriesPerRequest: 1 });
+  const token = `bench-${process.pid}`;
+  const key = (db: number) => `talkie-test:redis-db-lease:${db}`;
+  const deadline = Date.now() + 120_000;
+  for (const db of BENCH_DBS) {
+    while (!(await control.set(key(db), token, 'PX', 60_000, 'NX'))) {
+      if ((await control.get(key(db))) === token) break;
+      if (Date.now() > deadline) throw new Error(`Redis DB ${db} stays leased by a test run; try again when it ends`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  const renew = setInterval(() => {
+    for (const db of BENCH_DBS) void control.pexpire(key(db), 60_000).catch(() => undefined);
+  }, 20_000);
+  renew.unref();
+  return async () => {
+    clearInterval(renew);
+    for (const db of BENCH_DBS) if ((await control.get(key(db))) === token) await control.del(key(db));
+    control.disconnect();
+  };
+}
+
 async function flushBenchDbs(): Promise<void> {
   for (const db of BENCH_DBS) {
     const redis = new Redis(redisUrl(db), { maxRetriesPerRequest: 1, lazyConnect: true });
@@ -72,6 +100,7 @@ async function main() {
   const selected = ROWS.filter((r) => !only || only.has(r.id));
   if (selected.length === 0) throw new Error(`--rows ${values.rows}: no such row (rows are 1–${ROWS.length})`);
 
+  const releaseDbs = await leaseBenchDbs();
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'talkie-bench-'));
   let cleaned = false;
   const cleanup = async () => {
@@ -80,6 +109,7 @@ async function main() {
     await stopAll();
     await flushBenchDbs().catch((err: Error) => console.error(`bench: could not flush Redis DBs ${BENCH_DBS.join(', ')}: ${err.message}`));
     await rm(tmp, { recursive: true, force: true });
+    await releaseDbs().catch(() => undefined);
   };
   const onSignal = (signal: NodeJS.Signals) => {
     console.error(`\nbench: ${signal}: stopping everything it started…`);

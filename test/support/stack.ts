@@ -46,6 +46,21 @@ export interface StackOptions {
   dispatcherEnv?: Record<string, string>;
   /** name for log files under test/.artifacts/logs */
   name: string;
+  /**
+   * use this Redis (e.g. a private redis-server on another port) instead of leasing a logical DB of
+   * the shared one on 127.0.0.1:6379; it is flushed at start and stop like a leased one
+   */
+  redisUrl?: string;
+  /** keep uploads in this existing folder (e.g. a size-capped mount) instead of a temporary one; left in place at stop */
+  storageDir?: string;
+}
+
+export interface AddedWorker {
+  process: ChildProcess;
+  /** its /healthz, /readyz and /metrics port */
+  healthPort: number;
+  /** its log file's service name (see Stack.logFile) */
+  service: string;
 }
 
 export interface Stack {
@@ -60,6 +75,11 @@ export interface Stack {
   workers: ChildProcess[];
   /** each worker's /healthz, /readyz and /metrics port */
   workerPorts: number[];
+  /**
+   * Starts one more worker process (env on top of `workerEnv` when `inherit` is not false) and, unless
+   * `waitReady` is false, waits for its /readyz. It is stopped with the stack.
+   */
+  addWorker(env?: Record<string, string>, options?: { waitReady?: boolean; inherit?: boolean }): Promise<AddedWorker>;
   stop(): Promise<void>;
 }
 
@@ -68,12 +88,12 @@ export interface Stack {
  * test file) and a temporary storage folder, exactly as `npm start` does, and waits until all are ready.
  */
 export async function startStack(options: StackOptions): Promise<Stack> {
-  const lease = options.redisDb === undefined ? await leaseRedisDb() : undefined;
-  const redisUrl = lease ? lease.url : `redis://127.0.0.1:6379/${options.redisDb}`;
+  const lease = options.redisDb === undefined && options.redisUrl === undefined ? await leaseRedisDb() : undefined;
+  const redisUrl = options.redisUrl ?? (lease ? lease.url : `redis://127.0.0.1:6379/${options.redisDb}`);
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   await redis.flushdb();
   const tmp = await mkdtemp(path.join(os.tmpdir(), `talkie-${options.name}-`));
-  const storageDir = path.join(tmp, 'storage');
+  const storageDir = options.storageDir ?? path.join(tmp, 'storage');
   const secret = `test-secret-${options.name}-0123456789abcdef0123456789`;
   const logDir = path.join(ARTIFACTS, 'logs');
   mkdirSync(logDir, { recursive: true });
@@ -88,6 +108,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     METRICS_PORT: '0',
     LOG_LEVEL: 'info',
   };
+  let workerCount = 0;
   const launch = (main: string, service: string, env: Record<string, string>) => {
     const child = spawn(process.execPath, [main], { env: { ...common, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const log = createWriteStream(logFile(service));
@@ -103,7 +124,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   for (let i = 0; i < (options.workers ?? 1); i++) {
     const healthPort = await freePort();
     healthPorts.push(healthPort);
-    workers.push(launch(WORKER_MAIN, `worker-${i + 1}`, { HEALTH_PORT: String(healthPort), ...options.workerEnv }));
+    workers.push(launch(WORKER_MAIN, `worker-${++workerCount}`, { HEALTH_PORT: String(healthPort), ...options.workerEnv }));
   }
   if (options.dispatcherEnv) {
     const healthPort = await freePort();
@@ -141,6 +162,16 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     throw err;
   }
 
+  const addWorker = async (env: Record<string, string> = {}, add: { waitReady?: boolean; inherit?: boolean } = {}): Promise<AddedWorker> => {
+    const healthPort = await freePort();
+    const service = `worker-${++workerCount}`;
+    const child = launch(WORKER_MAIN, service, { HEALTH_PORT: String(healthPort), ...(add.inherit === false ? {} : options.workerEnv), ...env });
+    healthPorts.push(healthPort);
+    workers.push(child);
+    if (add.waitReady !== false) await waitUntil(() => httpOk(`http://127.0.0.1:${healthPort}/readyz`), `${service} readiness`);
+    return { process: child, healthPort, service };
+  };
+
   return {
     baseUrl,
     storageDir,
@@ -153,6 +184,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     gateway,
     workers,
     workerPorts: healthPorts,
+    addWorker,
     stop,
   };
 }
