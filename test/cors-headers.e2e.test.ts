@@ -3,14 +3,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { leaseRedisDb, type RedisDbLease } from './support/redis-db';
 import { freePort, ROOT, startStack, type Stack } from './support/stack';
 
 /**
  * Browser-facing headers: the CORS allow-list (CORS_ORIGINS), helmet's headers, `Cache-Control:
  * no-store` on every API answer, request ids, and clean JSON for unknown routes and odd bodies. Real
- * gateway processes against Redis DB 5, no workers.
+ * gateway processes against Redis (a logical DB leased per stack), no workers.
  */
-const REDIS_DB = 5;
 const ALLOWED = 'https://app.example.com';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -33,6 +33,7 @@ const corsHeaders = (res: Response) => [...res.headers.keys()].filter((k) => k.s
 /** Starts the gateway directly and returns how it ended (killed once it listens, or after 15 s). */
 async function startGateway(env: Record<string, string>) {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'talkie-cors-config-'));
+  const lease: RedisDbLease = await leaseRedisDb();
   try {
     const child = spawn(process.execPath, [path.join(ROOT, 'services', 'gateway', 'dist', 'main.js')], {
       env: {
@@ -40,7 +41,7 @@ async function startGateway(env: Record<string, string>) {
         HOME: tmp,
         HOST: '127.0.0.1',
         PORT: String(await freePort()),
-        REDIS_URL: `redis://127.0.0.1:6379/${REDIS_DB}`,
+        REDIS_URL: lease.url,
         STORAGE_URL: `file://${path.join(tmp, 'storage')}`,
         JWT_SECRET: 'cors-config-secret-0123456789abcdef012345',
         ...env,
@@ -60,6 +61,7 @@ async function startGateway(env: Record<string, string>) {
     clearTimeout(timer);
     return { code, signal, stdout, stderr };
   } finally {
+    await lease.release();
     await rm(tmp, { recursive: true, force: true });
   }
 }
@@ -82,7 +84,7 @@ function rawGet(baseUrl: string, urlPath: string, headers: Record<string, string
 describe(`CORS with CORS_ORIGINS=${ALLOWED}`, () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ name: 'cors-allowed', redisDb: REDIS_DB, workers: 0, gatewayEnv: { CORS_ORIGINS: ALLOWED } });
+    stack = await startStack({ name: 'cors-allowed', workers: 0, gatewayEnv: { CORS_ORIGINS: ALLOWED } });
   }, 60_000);
   afterAll(() => stack?.stop());
 
@@ -147,7 +149,7 @@ describe(`CORS with CORS_ORIGINS=${ALLOWED}`, () => {
 describe('CORS without CORS_ORIGINS (the default): no CORS headers for any origin', () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ name: 'cors-none', redisDb: REDIS_DB, workers: 0 });
+    stack = await startStack({ name: 'cors-none', workers: 0 });
   }, 60_000);
   afterAll(() => stack?.stop());
 
@@ -196,7 +198,7 @@ describe('response headers and clean errors', () => {
   let stack: Stack;
   let auth: Record<string, string>;
   beforeAll(async () => {
-    stack = await startStack({ name: 'cors-headers', redisDb: REDIS_DB, workers: 0 });
+    stack = await startStack({ name: 'cors-headers', workers: 0 });
     auth = { authorization: `Bearer ${stack.token('alice')}` };
   }, 60_000);
   afterAll(() => stack?.stop());

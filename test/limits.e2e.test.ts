@@ -5,15 +5,15 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fixture } from './support/fixtures';
+import { leaseRedisDb, type RedisDbLease } from './support/redis-db';
 import { freePort, ROOT, startStack, type Stack } from './support/stack';
 
 /**
  * Rate limits (per client address before authentication, per tenant after it, tighter for job
  * creation), how client addresses are keyed behind a trusted proxy, backpressure (per-tenant jobs in
  * flight, global queue depth) and the refusal of a blanket TRUST_PROXY. Real gateway processes, real
- * Redis (DB 4), no workers, so queued jobs stay queued.
+ * Redis (a logical DB leased per stack), no workers, so queued jobs stay queued.
  */
-const REDIS_DB = 4;
 
 interface Answer {
   status: number;
@@ -70,7 +70,6 @@ describe('rate limits (RATE_LIMIT_MAX=5, RATE_LIMIT_JOBS_MAX=2, 60-s window, one
     video = (await fixture('RATE LIMITS')).file;
     stack = await startStack({
       name: 'limits-rate',
-      redisDb: REDIS_DB,
       workers: 0,
       gatewayEnv: { RATE_LIMIT_MAX: '5', RATE_LIMIT_JOBS_MAX: '2', RATE_LIMIT_WINDOW_S: '60', TRUST_PROXY: '1' },
     });
@@ -179,7 +178,7 @@ describe('backpressure (MAX_JOBS_IN_FLIGHT=2, MAX_QUEUE_DEPTH=3, no workers)', (
 
   beforeAll(async () => {
     video = (await fixture('BACKPRESSURE')).file;
-    stack = await startStack({ name: 'limits-backpressure', redisDb: REDIS_DB, workers: 0, gatewayEnv: { MAX_JOBS_IN_FLIGHT: '2', MAX_QUEUE_DEPTH: '3' } });
+    stack = await startStack({ name: 'limits-backpressure', workers: 0, gatewayEnv: { MAX_JOBS_IN_FLIGHT: '2', MAX_QUEUE_DEPTH: '3' } });
   }, 60_000);
   afterAll(() => stack?.stop());
 
@@ -221,10 +220,15 @@ describe('backpressure (MAX_JOBS_IN_FLIGHT=2, MAX_QUEUE_DEPTH=3, no workers)', (
 
 describe('TRUST_PROXY must not be a blanket "trust everyone"', () => {
   let tmp: string;
+  let lease: RedisDbLease;
   beforeAll(async () => {
     tmp = await mkdtemp(path.join(os.tmpdir(), 'talkie-limits-config-'));
+    lease = await leaseRedisDb();
   });
-  afterAll(() => rm(tmp, { recursive: true, force: true }));
+  afterAll(async () => {
+    await lease?.release();
+    await rm(tmp, { recursive: true, force: true });
+  });
 
   /** Starts the gateway as `npm start` would and returns how it ended (killed once it listens, or after 15 s). */
   const startGateway = async (env: Record<string, string>) => {
@@ -234,7 +238,7 @@ describe('TRUST_PROXY must not be a blanket "trust everyone"', () => {
         HOME: tmp,
         HOST: '127.0.0.1',
         PORT: String(await freePort()),
-        REDIS_URL: `redis://127.0.0.1:6379/${REDIS_DB}`,
+        REDIS_URL: lease.url,
         STORAGE_URL: `file://${path.join(tmp, 'storage')}`,
         JWT_SECRET: 'limits-config-secret-0123456789abcdef0123',
         ...env,

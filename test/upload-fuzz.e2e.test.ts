@@ -14,7 +14,7 @@ import { fixture } from './support/fixtures';
 import { ARTIFACTS, ROOT, startStack, waitUntil, type Stack } from './support/stack';
 
 /**
- * Property-based fuzzing of POST /v1/jobs against the real gateway (a real process, real Redis DB 3,
+ * Property-based fuzzing of POST /v1/jobs against the real gateway (a real process, a Redis logical DB leased for this file,
  * real ffprobe), plus a fixed corpus of hostile files with their exact expected answers.
  *
  * Invariants checked for every generated request:
@@ -270,7 +270,6 @@ describe('upload fuzzing: every hostile upload is a clean 4xx that leaves nothin
   beforeAll(async () => {
     stack = await startStack({
       name: 'upload-fuzz',
-      redisDb: 3,
       workers: 1,
       gatewayEnv: {
         MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES),

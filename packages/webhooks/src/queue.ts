@@ -7,7 +7,7 @@ import {
   type JobResource,
   type WebhookEventType,
 } from '@talkie/contracts';
-import { WEBHOOK_BACKOFF_TYPE, WEBHOOK_RETRY_SCHEDULE, webhookAttempts } from './retry';
+import { parseRetrySchedule, WEBHOOK_BACKOFF_TYPE, WEBHOOK_RETRY_SCHEDULE, webhookAttempts } from './retry';
 
 /** How long a delivery id is remembered after it was enqueued, so a repeated event is dropped. */
 export const DEFAULT_DEDUP_TTL_MS = 48 * 3600_000;
@@ -63,4 +63,22 @@ export async function enqueueJobEvent(
   });
   await queue.add(event.type, payload, webhookJobOptions(payload.delivery_id, options.schedule, options.dedupTtlMs));
   return payload.delivery_id;
+}
+
+/**
+ * The listener a job store runs when a job becomes terminal: queues its webhook event (nothing when
+ * the job has no webhook_url). Shared by the worker (completed, failed) and the gateway (canceled).
+ */
+export function publishTerminalEvents<R extends { id: string; tenant: string; status: string; webhook_url?: string }>(
+  queue: Queue<WebhookDeliveryPayload>,
+  toResource: (record: R) => JobResource,
+  schedule: readonly number[] = parseRetrySchedule(process.env.WEBHOOK_RETRY_SCHEDULE_MS),
+): (record: R) => Promise<void> {
+  return async (record) => {
+    await enqueueJobEvent(
+      queue,
+      { record: { id: record.id, tenant: record.tenant, webhook_url: record.webhook_url }, resource: toResource(record), type: `job.${record.status}` as WebhookEventType, at: new Date() },
+      { schedule },
+    );
+  };
 }

@@ -1,9 +1,9 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolveFfmpeg } from '@talkie/media';
-import { QUEUES, type WebhookEventType } from '@talkie/contracts';
+import { QUEUES } from '@talkie/contracts';
 import { createRedis, createTranscribeQueue, evictionPolicy, JobStore, RetentionSweeper, toJobResource, waitForRedis } from '@talkie/queue';
-import { createWebhookQueue, DeliveryLog, enqueueJobEvent, parseRetrySchedule, validateWebhookUrl, WebhookSecretStore } from '@talkie/webhooks';
+import { createWebhookQueue, DeliveryLog, publishTerminalEvents, validateWebhookUrl, WebhookSecretStore } from '@talkie/webhooks';
 import { createLogger, createMetricsRegistry, onShutdown, startOpsServer } from '@talkie/runtime';
 import { createStorage } from '@talkie/storage';
 import { createApp } from './app';
@@ -29,15 +29,8 @@ async function main() {
   await storage.ping();
   const webhookQueue = createWebhookQueue(createRedis(config.REDIS_URL, 'producer'));
   webhookQueue.on('error', (err) => logger.warn({ err: err.message }, 'webhook queue connection error'));
-  const webhookSchedule = parseRetrySchedule(process.env.WEBHOOK_RETRY_SCHEDULE_MS);
   // A job canceled here becomes terminal here, so this process queues its webhook.
-  const store = new JobStore(redis, config.RESULT_TTL_S * 1000).onTerminal(async (record) => {
-    await enqueueJobEvent(
-      webhookQueue,
-      { record: { id: record.id, tenant: record.tenant, webhook_url: record.webhook_url }, resource: toJobResource(record), type: `job.${record.status}` as WebhookEventType, at: new Date() },
-      { schedule: webhookSchedule },
-    );
-  });
+  const store = new JobStore(redis, config.RESULT_TTL_S * 1000).onTerminal(publishTerminalEvents(webhookQueue, toJobResource));
   const deliveryLog = new DeliveryLog(redis, { ttlMs: config.RESULT_TTL_S * 1000 });
   // ffprobe checks each upload's container before it is queued (headers only, in a child process).
   const ffmpeg = await resolveFfmpeg();

@@ -1,13 +1,13 @@
 import os from 'node:os';
 import { Worker } from 'bullmq';
-import { QUEUE_PREFIX, QUEUES, type WebhookEventType } from '@talkie/contracts';
+import { QUEUE_PREFIX, QUEUES } from '@talkie/contracts';
 import { ensureDemoModel } from '@talkie/demo-model';
 import { LipReader, ModelSession, onnxRuntimeVersion } from '@talkie/inference';
 import { checkFfmpegVersion, resolveFfmpeg } from '@talkie/media';
 import { createRedis, evictionPolicy, JobStore, toJobResource } from '@talkie/queue';
 import { createLogger, createMetricsRegistry, onShutdown, startOpsServer } from '@talkie/runtime';
 import { createStorage } from '@talkie/storage';
-import { createWebhookQueue, enqueueJobEvent, parseRetrySchedule } from '@talkie/webhooks';
+import { createWebhookQueue, publishTerminalEvents } from '@talkie/webhooks';
 import { loadWorkerConfig } from './config';
 import { WorkerMetrics } from './observability/worker-metrics';
 import { TranscriptionProcessor } from './transcription-processor';
@@ -75,17 +75,10 @@ async function main() {
   const storage = createStorage(config.STORAGE_URL);
   const webhookQueue = createWebhookQueue(createRedis(config.REDIS_URL, 'producer'));
   webhookQueue.on('error', (err) => logger.warn({ err: err.message }, 'webhook queue connection error'));
-  const webhookSchedule = parseRetrySchedule(process.env.WEBHOOK_RETRY_SCHEDULE_MS);
   // Completed and failed jobs become terminal here: queue their webhook (the dispatcher delivers it,
   // so this worker never waits on a customer's server). Delivery ids are per job and event, so a
   // job finished twice by two workers still yields one delivery.
-  const store = new JobStore(redis, config.RESULT_TTL_S * 1000).onTerminal(async (record) => {
-    await enqueueJobEvent(
-      webhookQueue,
-      { record: { id: record.id, tenant: record.tenant, webhook_url: record.webhook_url }, resource: toJobResource(record), type: `job.${record.status}` as WebhookEventType, at: new Date() },
-      { schedule: webhookSchedule },
-    );
-  });
+  const store = new JobStore(redis, config.RESULT_TTL_S * 1000).onTerminal(publishTerminalEvents(webhookQueue, toJobResource));
   const reader = new LipReader(session);
   const defaults = reader.decodingDefaults();
   const processor = new TranscriptionProcessor({

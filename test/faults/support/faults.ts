@@ -1,0 +1,268 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, openAsBlob, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { freePort, waitUntil, type Stack } from '../../support/stack';
+
+/**
+ * Helpers for the fault-injection suite (`npm run test:faults`): every case says what it injected and
+ * what it observed on lines starting with `[fault]`, so a CI log reads as a report.
+ */
+export function say(message: string, details?: Record<string, unknown>): void {
+  console.log(`[fault] ${message}${details ? ` ${JSON.stringify(details)}` : ''}`);
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves with the exit code (or signal) of a child process, or undefined after `timeoutMs`. */
+export function exitOf(child: ChildProcess, timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null } | undefined> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), timeoutMs);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal });
+    });
+  });
+}
+
+/** Reads a service's pino log as parsed lines (lines that are not JSON, e.g. a fatal message on stderr, come back as { msg }). */
+export function logLines(stack: Stack, service: string): Array<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = readFileSync(stack.logFile(service), 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      try {
+        return JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return { msg: line };
+      }
+    });
+}
+
+/** Waits until a line of one of `services`' logs matches; returns the service that logged it. */
+export async function waitForLog(stack: Stack, services: string[], match: (line: Record<string, unknown>) => boolean, what: string, timeoutMs = 30_000): Promise<string> {
+  let found: string | undefined;
+  await waitUntil(
+    async () => {
+      found = services.find((s) => logLines(stack, s).some(match));
+      return found !== undefined;
+    },
+    what,
+    timeoutMs,
+    50,
+  );
+  return found!;
+}
+
+/** Lines "job completed" logged for `jobId`, per worker service. */
+export function completions(stack: Stack, services: string[], jobId: string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const s of services) {
+    const n = logLines(stack, s).filter((l) => l.job_id === jobId && l.msg === 'job completed').length;
+    if (n) counts[s] = n;
+  }
+  return counts;
+}
+
+/** POST /v1/jobs with a file and optional extra form fields (webhook_url…). */
+export async function submitForm(
+  stack: Stack,
+  token: string,
+  file: string | { blob: Blob; name: string } | undefined,
+  fields: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; body: { id: string; status: string; error?: { code: string; message: string } } }> {
+  const form = new FormData();
+  for (const [k, v] of Object.entries(fields)) form.append(k, v);
+  if (typeof file === 'string') form.append('video', await openAsBlob(file), path.basename(file));
+  else if (file) form.append('video', file.blob, file.name);
+  const res = await fetch(`${stack.baseUrl}/v1/jobs`, { method: 'POST', body: form, headers: { authorization: `Bearer ${token}` } });
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // keep the text
+  }
+  return { status: res.status, headers: res.headers, body: body as { id: string; status: string; error?: { code: string; message: string } } };
+}
+
+/** Creates (rotates) the tenant's webhook signing secret. */
+export async function createWebhookSecret(stack: Stack, token: string): Promise<string> {
+  const res = await fetch(`${stack.baseUrl}/v1/webhooks/secret`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+  if (res.status !== 201) throw new Error(`POST /v1/webhooks/secret answered ${res.status}`);
+  return ((await res.json()) as { secret: string }).secret;
+}
+
+export async function deliveries(stack: Stack, token: string, jobId: string): Promise<Array<{ outcome: string; attempt: number; status_code?: number; delivery_id: string }>> {
+  const res = await fetch(`${stack.baseUrl}/v1/jobs/${jobId}/deliveries`, { headers: { authorization: `Bearer ${token}` } });
+  return ((await res.json()) as { data: Array<{ outcome: string; attempt: number; status_code?: number; delivery_id: string }> }).data;
+}
+
+export interface Receiver {
+  url: string;
+  port: number;
+  received: Array<{ headers: Record<string, string>; body: string; at: number }>;
+  close(): Promise<void>;
+}
+
+/** A webhook receiver on loopback (`port` 0: any free one). */
+export async function startReceiver(port = 0): Promise<Receiver> {
+  const received: Receiver['received'] = [];
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push({ headers: req.headers as Record<string, string>, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() });
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
+  const actual = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${actual}/hooks/talkie`,
+    port: actual,
+    received,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/**
+ * A private redis-server on a free port with its own data folder, configured as docker-compose.yml
+ * configures Talkie's (append-only file on, noeviction), so it can be stopped and started again
+ * without touching the shared Redis on 6379.
+ */
+export interface PrivateRedis {
+  url: string;
+  port: number;
+  dir: string;
+  /** how the server stops: SIGTERM (a graceful shutdown, as `docker stop`/`systemctl restart`) or SIGKILL */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  start(): Promise<void>;
+  /** stops it and removes its data folder */
+  destroy(): Promise<void>;
+}
+
+export async function startPrivateRedis(): Promise<PrivateRedis> {
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'talkie-fault-redis-'));
+  let child: ChildProcess | undefined;
+  const ping = async () => {
+    const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500 });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      return (await client.ping()) === 'PONG';
+    } finally {
+      client.disconnect();
+    }
+  };
+  const start = async () => {
+    child = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--maxmemory-policy', 'noeviction', '--daemonize', 'no', '--logfile', path.join(dir, 'redis.log')],
+      { stdio: 'ignore' },
+    );
+    await waitUntil(ping, `private redis-server on ${port}`, 15_000);
+  };
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    const c = child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = exitOf(c, 15_000);
+    c.kill(signal);
+    await exited;
+  };
+  await start();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    dir,
+    stop,
+    start,
+    destroy: async () => {
+      await stop('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * ffmpeg and ffprobe wrappers that run the real binaries, except while a flag file exists: then a
+ * run that reads an input (`-i …` for ffmpeg, any file argument for ffprobe) becomes a process that
+ * hangs for ever (`exec sleep`: the same pid, so killing it ends it, as killing a hung ffmpeg would).
+ * `-version` and fluent-ffmpeg's capability queries always reach the real ffmpeg.
+ */
+export interface HangingFfmpeg {
+  ffmpeg: string;
+  ffprobe: string;
+  hangProbe(on: boolean): void;
+  hangDecode(on: boolean): void;
+  dir: string;
+}
+
+export function hangingFfmpeg(): HangingFfmpeg {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'talkie-fault-ffmpeg-'));
+  const which = (name: string) => spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).stdout.trim();
+  const realFfmpeg = which('ffmpeg');
+  const realFfprobe = which('ffprobe');
+  const ffmpeg = path.join(dir, 'ffmpeg');
+  const ffprobe = path.join(dir, 'ffprobe');
+  const probeFlag = path.join(dir, 'hang-probe');
+  const decodeFlag = path.join(dir, 'hang-decode');
+  writeFileSync(
+    ffmpeg,
+    `#!/bin/sh
+# fault injection: hang (for ever, as this very process) when asked to read an input while ${decodeFlag} exists
+if [ -e '${decodeFlag}' ]; then
+  for a in "$@"; do [ "$a" = "-i" ] && exec sleep 100000; done
+fi
+exec '${realFfmpeg}' "$@"
+`,
+  );
+  writeFileSync(
+    ffprobe,
+    `#!/bin/sh
+# fault injection: hang (for ever, as this very process) while ${probeFlag} exists, unless only asked for the version
+if [ -e '${probeFlag}' ] && [ "$*" != "-version" ] && [ "$*" != "-hide_banner -version" ]; then exec sleep 100000; fi
+exec '${realFfprobe}' "$@"
+`,
+  );
+  chmodSync(ffmpeg, 0o755);
+  chmodSync(ffprobe, 0o755);
+  const flag = (file: string, on: boolean) => (on ? writeFileSync(file, '') : rmSync(file, { force: true }));
+  return {
+    ffmpeg,
+    ffprobe,
+    dir,
+    hangProbe: (on) => flag(probeFlag, on),
+    hangDecode: (on) => flag(decodeFlag, on),
+  };
+}
+
+/** Processes whose command line matches `pattern` (e.g. the hanging wrapper's sleep, orphaned ffmpeg). */
+export function processesMatching(pattern: RegExp): Array<{ pid: number; ppid: number; cmd: string }> {
+  const out = spawnSync('ps', ['-eo', 'pid=,ppid=,args='], { encoding: 'utf8' }).stdout;
+  return out
+    .split('\n')
+    .map((l) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), cmd: m[3] }))
+    .filter((p) => pattern.test(p.cmd));
+}

@@ -1,0 +1,104 @@
+import type { ChildProcess } from 'node:child_process';
+import { verifyWebhook } from '@talkie/client';
+import { getJob, waitForJob } from '../support/client';
+import { fixture } from '../support/fixtures';
+import { startStack, waitUntil, type Stack } from '../support/stack';
+import { completions, createWebhookSecret, deliveries, exitOf, processesMatching, say, sleep, startReceiver, submitForm, waitForLog, type Receiver } from './support/faults';
+
+/**
+ * Case 1: `kill -9` of the worker that is processing a job. BullMQ's stalled-job detection hands the
+ * job to the other worker once the dead one's lock expires (shortened here through
+ * QUEUE_LOCK_DURATION_MS / QUEUE_STALLED_INTERVAL_MS); the job completes exactly once: one result,
+ * one "job completed", one webhook delivery id. Five trials; the killed worker is replaced each time.
+ */
+const TRIALS = 5;
+const LOCK_MS = 3_000;
+const STALLED_MS = 1_000;
+const FAST_RETRIES = { WEBHOOK_RETRY_SCHEDULE_MS: '200,400,800,1600' };
+const TEXT = 'KILL NINE';
+
+describe('fault: kill -9 of a worker mid-job', () => {
+  let stack: Stack;
+  let receiver: Receiver;
+  let secret: string;
+  const tenant = 'fault-kill';
+  const live = new Map<string, ChildProcess>();
+  const everyWorker: string[] = [];
+
+  beforeAll(async () => {
+    stack = await startStack({
+      name: 'fault-kill',
+      workers: 2,
+      workerEnv: { QUEUE_LOCK_DURATION_MS: String(LOCK_MS), QUEUE_STALLED_INTERVAL_MS: String(STALLED_MS), LOG_LEVEL: 'debug', ...FAST_RETRIES },
+      gatewayEnv: { WEBHOOK_ALLOW_PRIVATE: 'true', ...FAST_RETRIES },
+      dispatcherEnv: { WEBHOOK_ALLOW_PRIVATE: 'true', ...FAST_RETRIES },
+    });
+    live.set('worker-1', stack.workers[0]);
+    live.set('worker-2', stack.workers[1]);
+    everyWorker.push('worker-1', 'worker-2');
+    receiver = await startReceiver();
+    secret = await createWebhookSecret(stack, stack.token(tenant));
+  }, 90_000);
+  afterAll(async () => {
+    await receiver?.close();
+    await stack?.stop();
+  });
+
+  for (let trial = 1; trial <= TRIALS; trial++) {
+    it(`trial ${trial}/${TRIALS}: the job is picked up again and completes exactly once, with one webhook delivery id`, async () => {
+      const token = stack.token(tenant);
+      const video = await fixture(TEXT, { padSeconds: 100 }); // about 2 s of work for a worker here
+      const created = await submitForm(stack, token, video.file, { webhook_url: receiver.url });
+      expect(created.status).toBe(202);
+      const id = created.body.id;
+
+      // the worker that probed the upload is the one processing it: kill it once decoding shows progress
+      const victim = await waitForLog(stack, [...live.keys()], (l) => l.job_id === id && l.msg === 'probed', `a worker to start job ${id}`);
+      const child = live.get(victim)!;
+      let before = (await getJob(stack.baseUrl, token, id)).body;
+      while (before.status === 'processing' && before.progress === 0) before = (await getJob(stack.baseUrl, token, id)).body;
+      const killedAt = Date.now();
+      child.kill('SIGKILL');
+      live.delete(victim);
+      say(`case 1 trial ${trial}: injected kill -9 of ${victim} (pid ${child.pid}) while job ${id} was ${before.status} at ${before.progress}%`);
+      expect(await exitOf(child, 5_000)).toEqual({ code: null, signal: 'SIGKILL' });
+      expect(before.status).toBe('processing');
+
+      const job = await waitForJob(stack.baseUrl, token, id, 60_000);
+      const recoveredMs = Date.now() - killedAt;
+      expect(job.status).toBe('completed');
+      expect(job.result?.text).toBe(TEXT);
+
+      const events = () => receiver.received.filter((r) => (JSON.parse(r.body) as { data?: { id?: string } }).data?.id === id);
+      await waitUntil(async () => events().length >= 1, `the webhook for ${id}`, 20_000);
+      await sleep(2_000); // a duplicate, if any, would come within the retry schedule
+      const hooks = events();
+      const ids = new Set(hooks.map((h) => h.headers['webhook-id']));
+      const event = verifyWebhook(hooks[0].headers, hooks[0].body, [secret]);
+      const done = completions(stack, everyWorker, id);
+      const attempts = await deliveries(stack, token, id);
+      const orphans = processesMatching(/ffmpeg .*-i /).filter((p) => p.ppid === 1);
+      say(`case 1 trial ${trial}: observed`, {
+        status: job.status,
+        text: job.result?.text,
+        recovered_ms: recoveredMs,
+        completed_by: done,
+        webhook_posts: hooks.length,
+        webhook_ids: [...ids],
+        delivery_log: attempts.map((a) => a.outcome),
+        orphaned_ffmpeg: orphans.length,
+      });
+      expect(event).toMatchObject({ type: 'job.completed', data: { id, status: 'completed' } });
+      expect(ids.size).toBe(1);
+      expect(hooks).toHaveLength(1);
+      expect(Object.values(done).reduce((a, b) => a + b, 0)).toBe(1);
+      expect(done[victim]).toBeUndefined();
+      expect(attempts.map((a) => a.outcome)).toEqual(['delivered']);
+
+      // a restarted worker takes the victim's place for the next trial
+      const replacement = await stack.addWorker();
+      live.set(replacement.service, replacement.process);
+      everyWorker.push(replacement.service);
+    }, 90_000);
+  }
+});
