@@ -36,7 +36,12 @@ describe('gateway: authentication, ownership and bad input', () => {
   }, 60_000);
   afterAll(() => stack?.stop());
 
-  const uploadsLeft = async () => readdir(path.join(stack.storageDir, 'uploads')).catch(() => [] as string[]);
+  // A worker deletes an upload just after recording the job's result: allow it a moment.
+  const uploadsLeft = async () => {
+    const list = () => readdir(path.join(stack.storageDir, 'uploads')).catch(() => [] as string[]);
+    for (let i = 0; i < 50 && (await list()).length; i++) await new Promise((r) => setTimeout(r, 100));
+    return list();
+  };
 
   describe('authentication', () => {
     const expect401 = async (authorization?: string) => {

@@ -58,6 +58,8 @@ describe('upload → queue → worker → ONNX → transcript', () => {
 
   it('removes every upload once its job is terminal', async () => {
     const dir = path.join(stack.storageDir, 'uploads');
+    // the worker deletes an upload just after recording the result: allow it a moment
+    for (let i = 0; i < 50 && (await readdir(dir)).length; i++) await new Promise((r) => setTimeout(r, 100));
     expect(await readdir(dir)).toEqual([]);
   });
 });

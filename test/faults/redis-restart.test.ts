@@ -1,7 +1,7 @@
 import { getJob } from '../support/client';
 import { fixture } from '../support/fixtures';
 import { startStack, waitUntil, type Stack } from '../support/stack';
-import { say, sleep, startPrivateRedis, submitForm, type PrivateRedis } from './support/faults';
+import { POLLING_GATEWAY_ENV, say, sleep, startPrivateRedis, submitForm, type PrivateRedis } from './support/faults';
 
 /**
  * Case 3: Redis restarts (a private redis-server configured as docker-compose.yml configures it:
@@ -19,10 +19,10 @@ describe('fault: Redis restarts while jobs are queued and running', () => {
 
   beforeAll(async () => {
     redis = await startPrivateRedis();
-    stack = await startStack({ name: 'fault-redis', redisUrl: redis.url });
+    stack = await startStack({ name: 'fault-redis', redisUrl: redis.url, gatewayEnv: POLLING_GATEWAY_ENV });
   }, 90_000);
   afterAll(async () => {
-    await redis?.start().catch(() => undefined); // a gateway without Redis still stops, only slower
+    await redis?.start().catch(() => undefined); // running again if a failed assertion left it stopped
     await stack?.stop();
     await redis?.destroy();
   });

@@ -3,7 +3,7 @@ import { verifyWebhook } from '@talkie/client';
 import { getJob, waitForJob } from '../support/client';
 import { fixture } from '../support/fixtures';
 import { startStack, waitUntil, type Stack } from '../support/stack';
-import { completions, createWebhookSecret, deliveries, exitOf, processesMatching, say, sleep, startReceiver, submitForm, waitForLog, type Receiver } from './support/faults';
+import { POLLING_GATEWAY_ENV, completions, createWebhookSecret, deliveries, exitOf, processesMatching, say, sleep, startReceiver, submitForm, waitForLog, type Receiver } from './support/faults';
 
 /**
  * Case 1: `kill -9` of the worker that is processing a job. BullMQ's stalled-job detection hands the
@@ -30,7 +30,7 @@ describe('fault: kill -9 of a worker mid-job', () => {
       name: 'fault-kill',
       workers: 2,
       workerEnv: { QUEUE_LOCK_DURATION_MS: String(LOCK_MS), QUEUE_STALLED_INTERVAL_MS: String(STALLED_MS), LOG_LEVEL: 'debug', ...FAST_RETRIES },
-      gatewayEnv: { WEBHOOK_ALLOW_PRIVATE: 'true', ...FAST_RETRIES },
+      gatewayEnv: { WEBHOOK_ALLOW_PRIVATE: 'true', ...FAST_RETRIES, ...POLLING_GATEWAY_ENV },
       dispatcherEnv: { WEBHOOK_ALLOW_PRIVATE: 'true', ...FAST_RETRIES },
     });
     live.set('worker-1', stack.workers[0]);
@@ -56,7 +56,10 @@ describe('fault: kill -9 of a worker mid-job', () => {
       const victim = await waitForLog(stack, [...live.keys()], (l) => l.job_id === id && l.msg === 'probed', `a worker to start job ${id}`);
       const child = live.get(victim)!;
       let before = (await getJob(stack.baseUrl, token, id)).body;
-      while (before.status === 'processing' && before.progress === 0) before = (await getJob(stack.baseUrl, token, id)).body;
+      while (before.status === 'processing' && before.progress === 0) {
+        await sleep(10);
+        before = (await getJob(stack.baseUrl, token, id)).body;
+      }
       const killedAt = Date.now();
       child.kill('SIGKILL');
       live.delete(victim);

@@ -18,6 +18,8 @@ describe('gateway configuration', () => {
     [{ CORS_ORIGINS: '*' }, 'CORS_ORIGINS'],
     [{ CORS_ORIGINS: 'https://ok.example,https://bad.example/path' }, 'CORS_ORIGINS'],
     [{ TRUST_PROXY: 'true' }, 'TRUST_PROXY'],
+    [{ TRUST_PROXY: '10.0.0.1,0.0.0.0/0' }, 'TRUST_PROXY'],
+    [{ CORS_ORIGINS: 'https://*.example.com' }, 'CORS_ORIGINS'],
     [{ JWT_SECRET: 'short' }, 'JWT_SECRET'],
     [{ JWKS_URL: 'https://id.example/jwks.json' }, 'JWT_SECRET'], // two kinds of key at once
     [{ PORT: 'eighty' }, 'PORT'],

@@ -17,7 +17,13 @@ const TrustProxy = z
       ctx.addIssue({ code: 'custom', message: 'must be a hop count or a list of proxy addresses/CIDRs, not a boolean' });
       return z.NEVER;
     }
-    return list(value);
+    const proxies = list(value);
+    // "every address is a proxy" is `true` in disguise
+    if (proxies.some((p) => /^(0\.0\.0\.0|::)\/0$/.test(p))) {
+      ctx.addIssue({ code: 'custom', message: 'must name your proxies; 0.0.0.0/0 or ::/0 would trust every client' });
+      return z.NEVER;
+    }
+    return proxies;
   });
 
 const Origins = z
@@ -32,7 +38,7 @@ const Origins = z
       } catch {
         // reported below
       }
-      if (origin === '*' || !url || url.origin !== origin) {
+      if (origin.includes('*') || !url || url.origin !== origin) {
         ctx.addIssue({ code: 'custom', message: `"${origin}" is not an origin like https://app.example.com (wildcards are refused)` });
       }
     }
@@ -65,7 +71,7 @@ export const GatewayEnv = z
     /** browser origins allowed to call the API (comma-separated); none by default */
     CORS_ORIGINS: Origins,
     TRUST_PROXY: TrustProxy,
-    /** requests per window per tenant (authenticated) or per client address */
+    /** requests per window per tenant; also failed authentications per window per client address */
     RATE_LIMIT_WINDOW_S: envInt(60, { min: 1 }),
     RATE_LIMIT_MAX: envInt(600, { min: 1 }),
     /** job creations per window per tenant */

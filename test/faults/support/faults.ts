@@ -18,6 +18,12 @@ export function say(message: string, details?: Record<string, unknown>): void {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Gateway settings for every fault stack: the cases poll job status often from one address, which the
+ * default rate limit (600 requests a minute) would refuse; rate limiting is not what they test.
+ */
+export const POLLING_GATEWAY_ENV = { RATE_LIMIT_MAX: '100000' };
+
 /** Resolves with the exit code (or signal) of a child process, or undefined after `timeoutMs`. */
 export function exitOf(child: ChildProcess, timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null } | undefined> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
@@ -174,7 +180,9 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
       client.disconnect();
     }
   };
+  const running = () => child !== undefined && child.exitCode === null && child.signalCode === null;
   const start = async () => {
+    if (running()) return;
     child = spawn(
       'redis-server',
       ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--maxmemory-policy', 'noeviction', '--daemonize', 'no', '--logfile', path.join(dir, 'redis.log')],
@@ -184,7 +192,7 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
   };
   const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
     const c = child;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    if (!c || !running()) return;
     const exited = exitOf(c, 15_000);
     c.kill(signal);
     await exited;

@@ -13,13 +13,13 @@ export interface RateLimitSettings {
 }
 
 /**
- * Limits live in Redis so they hold across gateway replicas. Before authentication requests are
- * counted per client address (this is what slows down credential guessing); after it, per tenant,
- * with a tighter budget for creating jobs. Answers carry the standard `RateLimit` headers and
+ * Limits live in Redis so they hold across gateway replicas. Before authentication, failed
+ * authentications are counted per client address (this is what slows down credential guessing);
+ * after it, every request counts per tenant, with a tighter budget for creating jobs. Answers carry the standard `RateLimit` headers and
  * `Retry-After` when refused.
  */
 export function createRateLimiters(redis: Redis, settings: RateLimitSettings) {
-  const make = (name: string, max: number, key: (req: Request) => string): RateLimitRequestHandler => {
+  const make = (name: string, max: number, key: (req: Request) => string, extra: Partial<Options> = {}): RateLimitRequestHandler => {
     const options: Partial<Options> = {
       windowMs: settings.windowMs,
       limit: max,
@@ -40,11 +40,17 @@ export function createRateLimiters(redis: Redis, settings: RateLimitSettings) {
       },
       // the key generators below normalise addresses themselves
       validate: { keyGeneratorIpFallback: false },
+      ...extra,
     };
     return rateLimit(options);
   };
   return {
-    perClient: make('client', settings.max, (req) => clientAddressKey(req.ip)),
+    // Per address, only failed authentications count: tenants behind one NAT or backend never
+    // share (or exhaust) each other's budget, while credential guessing is slowed per address.
+    perClient: make('client', settings.max, (req) => clientAddressKey(req.ip), {
+      skipSuccessfulRequests: true,
+      requestWasSuccessful: (_req, res) => res.statusCode !== 401,
+    }),
     perTenant: make('tenant', settings.max, (req) => req.principal?.tenant ?? clientAddressKey(req.ip)),
     jobCreation: make('jobs', settings.jobsMax, (req) => req.principal?.tenant ?? clientAddressKey(req.ip)),
   };
