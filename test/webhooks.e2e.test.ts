@@ -192,6 +192,18 @@ describe('webhooks (local development opt-in: private addresses allowed)', () =>
     }
   }, 60_000);
 
+  it('counts attempts by outcome and dead letters on the dispatcher\'s /metrics', async () => {
+    const dispatcherPort = stack.workerPorts[stack.workerPorts.length - 1];
+    const text = await (await fetch(`http://127.0.0.1:${dispatcherPort}/metrics`)).text();
+    const value = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? NaN);
+    expect(value(/^talkie_webhook_attempts_total\{outcome="delivered"[^}]*\} (\d+)/m)).toBeGreaterThanOrEqual(3);
+    expect(value(/^talkie_webhook_attempts_total\{outcome="retrying"[^}]*\} (\d+)/m)).toBeGreaterThanOrEqual(2);
+    expect(value(/^talkie_webhook_attempts_total\{outcome="endpoint_disabled"[^}]*\} (\d+)/m)).toBeGreaterThanOrEqual(1);
+    expect(value(/^talkie_webhook_deliveries_total\{[^}]*\} (\d+)/m)).toBeGreaterThanOrEqual(3);
+    expect(value(/^talkie_webhook_dead_letters\{[^}]*\} (\d+)/m)).toBeGreaterThanOrEqual(0);
+    expect(value(/^talkie_webhook_attempt_duration_seconds_count\{[^}]*\} (\d+)/m)).toBeGreaterThanOrEqual(6);
+  });
+
   it('sends job.canceled when a job is canceled', async () => {
     const before = receiver.received.length;
     const created = await submitWithHook((await fixture('NEVER MIND', { padSeconds: 60 })).file, receiver.url);

@@ -1,11 +1,12 @@
 import { Worker } from 'bullmq';
 import { QUEUE_PREFIX, QUEUES } from '@talkie/contracts';
 import { createRedis, evictionPolicy } from '@talkie/queue';
-import { createLogger, onShutdown } from '@talkie/runtime';
+import { Counter, Gauge, Histogram } from 'prom-client';
+import type { DeliveryAttempt } from '@talkie/contracts';
+import { createLogger, createMetricsRegistry, onShutdown, startOpsServer } from '@talkie/runtime';
 import { DEFAULT_SECRET_OVERLAP_MS, DeliveryLog, DisabledEndpoints, WebhookSecretStore, webhookBackoffStrategy } from '@talkie/webhooks';
 import { loadDispatcherConfig } from './config';
 import { DeliveryProcessor } from './delivery-processor';
-import { startHealthServer } from './health-server';
 
 async function main() {
   const config = loadDispatcherConfig();
@@ -20,15 +21,38 @@ async function main() {
     );
   }
 
-  if (config.HEALTH_PORT !== undefined) {
-    const server = await startHealthServer({ host: config.HEALTH_HOST, port: config.HEALTH_PORT, isReady: () => ready, info: () => info });
-    const address = server.address();
-    logger.info({ port: typeof address === 'object' && address ? address.port : config.HEALTH_PORT }, 'health server listening');
-  }
-
   const redis = createRedis(config.REDIS_URL, 'worker');
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
-  const log = new DeliveryLog(redis, { ttlMs: config.RESULT_TTL_S * 1000 });
+  const deliveryLog = new DeliveryLog(redis, { ttlMs: config.RESULT_TTL_S * 1000 }); // read side, for the gauge
+
+  const registry = createMetricsRegistry('webhook-dispatcher');
+  const attempts = new Counter({ name: 'talkie_webhook_attempts_total', help: 'Webhook delivery attempts, by outcome', labelNames: ['outcome'], registers: [registry] });
+  const attemptSeconds = new Histogram({ name: 'talkie_webhook_attempt_duration_seconds', help: 'Time per delivery attempt', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry] });
+  new Counter({ name: 'talkie_webhook_deliveries_total', help: 'Webhook events delivered (2xx)', registers: [registry] });
+  new Gauge({
+    name: 'talkie_webhook_dead_letters',
+    help: 'Deliveries kept as dead letters after their attempts ran out (all dispatchers)',
+    registers: [registry],
+    async collect() {
+      this.set(await deliveryLog.deadLetters());
+    },
+  });
+  const delivered = registry.getSingleMetric('talkie_webhook_deliveries_total') as Counter;
+  // Every attempt is recorded in the delivery log; counting there keeps the figures and the log in step.
+  class CountingDeliveryLog extends DeliveryLog {
+    override async record(jobId: string, attempt: DeliveryAttempt): Promise<void> {
+      attempts.inc({ outcome: attempt.outcome });
+      if (attempt.outcome === 'delivered') delivered.inc();
+      attemptSeconds.observe(attempt.duration_ms / 1000);
+      await super.record(jobId, attempt);
+    }
+  }
+  const log = new CountingDeliveryLog(redis, { ttlMs: config.RESULT_TTL_S * 1000 });
+
+  if (config.HEALTH_PORT !== undefined) {
+    const ops = await startOpsServer({ host: config.HEALTH_HOST, port: config.HEALTH_PORT, registry, readiness: () => ({ ready, info }) });
+    logger.info({ port: ops.port }, 'health and metrics server listening');
+  }
   const processor = new DeliveryProcessor({
     // the dispatcher only reads secrets; the overlap is the gateway's (it rotates)
     secrets: new WebhookSecretStore(redis, { overlapMs: DEFAULT_SECRET_OVERLAP_MS }),
