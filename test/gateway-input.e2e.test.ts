@@ -154,7 +154,10 @@ describe('gateway: authentication, ownership and bad input', () => {
 
   it('stays healthy and keeps working after all of the above', async () => {
     expect((await fetch(`${stack.baseUrl}/healthz`)).status).toBe(200);
-    expect((await fetch(`${stack.baseUrl}/readyz`)).status).toBe(200);
+    const ready = await fetch(`${stack.baseUrl}/readyz`);
+    expect(ready.status).toBe(200);
+    // the version of what parses untrusted input here (ffprobe) is reported
+    expect(((await ready.json()) as { versions: { ffmpeg: string } }).versions.ffmpeg).toMatch(/^\d+\./);
     const created = await submit(stack.baseUrl, stack.token('carol'), files.good);
     const job = await waitForJob(stack.baseUrl, stack.token('carol'), created.body.id);
     expect(job.result?.text).toBe('GOOD INPUT');

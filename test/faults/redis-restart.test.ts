@@ -1,3 +1,4 @@
+import { openAsBlob } from 'node:fs';
 import { getJob } from '../support/client';
 import { fixture } from '../support/fixtures';
 import { startStack, waitUntil, type Stack } from '../support/stack';
@@ -5,9 +6,10 @@ import { POLLING_GATEWAY_ENV, say, sleep, startPrivateRedis, submitForm, type Pr
 
 /**
  * Case 3: Redis restarts (a private redis-server configured as docker-compose.yml configures it:
- * append-only file on) while jobs are queued and one is running. Every accepted job completes; while
- * Redis is away the gateway answers 503 with Retry-After (never hangs, never 500), and it recovers by
- * itself once Redis is back, as do the workers.
+ * append-only file on) while jobs are queued and one is running: once stopped cleanly (SIGTERM, as a
+ * `docker restart` or a rolling update does), once killed (SIGKILL: no shutdown, the append-only file
+ * is replayed). Every accepted job completes; while Redis is away the gateway answers 503 with
+ * Retry-After (never hangs, never 500), and it recovers by itself once Redis is back, as do the workers.
  */
 const OUTAGE_MS = 5_000;
 const JOBS = 5;
@@ -27,7 +29,10 @@ describe('fault: Redis restarts while jobs are queued and running', () => {
     await redis?.destroy();
   });
 
-  it('completes every accepted job; answers 503 + Retry-After during the outage; recovers by itself', async () => {
+  it.each([
+    ['stopped (SIGTERM)', 'SIGTERM'],
+    ['killed (SIGKILL)', 'SIGKILL'],
+  ] as const)('Redis %s: every accepted job completes; 503 + Retry-After during the outage; recovers by itself', async (how, signal) => {
     const token = stack.token(tenant);
     const auth = { authorization: `Bearer ${token}` };
     const videos = await Promise.all(Array.from({ length: JOBS }, (_, i) => fixture(`REDIS RESTART ${'ABCDE'[i]}`, { padSeconds: 40 })));
@@ -40,9 +45,9 @@ describe('fault: Redis restarts while jobs are queued and running', () => {
     await waitUntil(async () => (await getJob(stack.baseUrl, token, accepted[0].id)).body.status === 'processing', 'the first job to run', 20_000, 20);
     const statuses = await Promise.all(accepted.map(async (a) => (await getJob(stack.baseUrl, token, a.id)).body.status));
 
-    await redis.stop('SIGTERM');
+    await redis.stop(signal);
     const downAt = Date.now();
-    say(`case 3: injected redis-server shutdown (SIGTERM, append-only file on) on port ${redis.port} for ${OUTAGE_MS} ms`, { job_statuses: statuses });
+    say(`case 3: injected redis-server ${how}, append-only file on, port ${redis.port}, for ${OUTAGE_MS} ms`, { job_statuses: statuses });
 
     // during the outage: status polls, readiness and new uploads
     const seen: Array<{ what: string; status: number; retry_after: string | null; ms: number }> = [];
@@ -63,7 +68,7 @@ describe('fault: Redis restarts while jobs are queued and running', () => {
       await probe('GET /readyz', () => fetch(`${stack.baseUrl}/readyz`, { signal: AbortSignal.timeout(8_000) }));
       if (rounds++ % 4 === 0) {
         const form = new FormData();
-        form.append('video', await import('node:fs').then((fs) => fs.openAsBlob(upload.file)), 'clip.mp4');
+        form.append('video', await openAsBlob(upload.file), 'clip.mp4');
         await probe('POST /v1/jobs', () => fetch(`${stack.baseUrl}/v1/jobs`, { method: 'POST', headers: auth, body: form, signal: AbortSignal.timeout(8_000) }));
       }
       await sleep(250);
@@ -75,7 +80,7 @@ describe('fault: Redis restarts while jobs are queued and running', () => {
         return acc;
       }, {}),
     ).map(([k, n]) => `${k} ×${n}`);
-    say('case 3: observed while Redis was away', { answers: summary, slowest_ms: Math.max(...seen.map((s) => s.ms)) });
+    say(`case 3: observed while Redis was away (${how})`, { answers: summary, slowest_ms: Math.max(...seen.map((s) => s.ms)) });
 
     await redis.start();
     const upAt = Date.now();
@@ -100,7 +105,7 @@ describe('fault: Redis restarts while jobs are queued and running', () => {
       const body = (await getJob(stack.baseUrl, token, afterUpload.body.id)).body;
       after = { status: body.status, text: body.result?.text };
     }
-    say('case 3: observed after Redis came back', {
+    say(`case 3: observed after Redis came back (${how})`, {
       gateway_ready_after_ms: readyAfterMs,
       jobs: finals.map((f) => `${f.status}${f.text === f.expected ? ' (right text)' : ` (text ${JSON.stringify(f.text)})`}`),
       new_upload: afterUpload.status,

@@ -104,4 +104,38 @@ describe('fault: kill -9 of a worker mid-job', () => {
       everyWorker.push(replacement.service);
     }, 90_000);
   }
+
+  it('a job whose worker is killed twice (a poison pill) ends failed, not stuck in processing, with one job.failed webhook', async () => {
+    const token = stack.token(tenant);
+    const created = await submitForm(stack, token, (await fixture(TEXT, { padSeconds: 100 })).file, { webhook_url: receiver.url });
+    expect(created.status).toBe(202);
+    const id = created.body.id;
+    const killed: string[] = [];
+    for (let round = 1; round <= 2; round++) {
+      const victim = await waitForLog(stack, [...live.keys()], (l) => l.job_id === id && l.msg === 'probed', `a worker to start job ${id}`, 30_000);
+      live.get(victim)!.kill('SIGKILL');
+      live.delete(victim);
+      killed.push(victim);
+      // replace it at once, so that someone is there to notice the stall
+      const replacement = await stack.addWorker();
+      live.set(replacement.service, replacement.process);
+      everyWorker.push(replacement.service);
+      if (round === 1) {
+        // wait until another worker has picked the job up again before killing that one too
+        await waitForLog(stack, [...live.keys()], (l) => l.job_id === id && l.msg === 'probed', `job ${id} to be picked up again`, 30_000);
+      }
+    }
+    say(`case 1: injected kill -9 of ${killed.join(' and then ')}, each while processing job ${id}`);
+    const job = await waitForJob(stack.baseUrl, token, id, 60_000);
+    const events = () => receiver.received.filter((r) => (JSON.parse(r.body) as { data?: { id?: string } }).data?.id === id);
+    await waitUntil(async () => events().length >= 1, `the webhook for ${id}`, 20_000);
+    await sleep(2_000);
+    const hooks = events();
+    const event = verifyWebhook(hooks[0].headers, hooks[0].body, [secret]);
+    say('case 1: observed after two kills', { status: job.status, error: job.error, webhook_posts: hooks.length, event: event.type, completed_by: completions(stack, everyWorker, id) });
+    expect(job.status).toBe('failed');
+    expect(job.error?.code).toBe('processing_failed');
+    expect(hooks).toHaveLength(1);
+    expect(event).toMatchObject({ type: 'job.failed', data: { id, status: 'failed' } });
+  }, 90_000);
 });

@@ -27,6 +27,8 @@ export interface AppDeps {
   logger: Logger;
   /** the API version shown in /openapi.json */
   version?: string;
+  /** versions of what parses untrusted input here (ffprobe), shown in /readyz */
+  versions?: Record<string, string>;
   redis: Redis;
   storage: BlobStorage;
   store: JobStore;
@@ -99,7 +101,7 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
 
-  app.use(healthRoutes({ redis: deps.redis, storage: deps.storage }));
+  app.use(healthRoutes({ redis: deps.redis, storage: deps.storage, versions: deps.versions }));
   const openApi = JSON.stringify(buildOpenApiDocument(deps.version ?? '0.0.0'));
   app.get('/openapi.json', (_req, res) => {
     res.type('application/json').send(openApi);

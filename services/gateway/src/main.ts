@@ -35,6 +35,7 @@ async function main() {
   // ffprobe checks each upload's container before it is queued (headers only, in a child process).
   const ffmpeg = await resolveFfmpeg();
   if (ffmpeg.warning) logger.warn(ffmpeg.warning);
+  logger.info({ ffprobe: ffmpeg.ffprobe, ffmpeg: ffmpeg.version, source: ffmpeg.source }, `ffprobe found: ffmpeg ${ffmpeg.version}`);
 
   const jwt =
     config.JWT_SECRET || config.JWT_PUBLIC_KEY || config.JWKS_URL
@@ -53,6 +54,7 @@ async function main() {
   const app = createApp({
     metrics,
     version: process.env.npm_package_version ?? '0.1.0',
+    versions: { ffmpeg: ffmpeg.version, node: process.versions.node },
     logger,
     redis,
     storage,
@@ -98,7 +100,7 @@ async function main() {
     registry,
     readiness: async () => {
       const checks = await Promise.allSettled([redis.ping(), storage.ping()]);
-      return { ready: checks.every((c) => c.status === 'fulfilled') };
+      return { ready: checks.every((c) => c.status === 'fulfilled'), info: { versions: { ffmpeg: ffmpeg.version, node: process.versions.node } } };
     },
   });
   if (config.WEBHOOK_ALLOW_PRIVATE) {

@@ -18,8 +18,8 @@ import {
 
 export const JobList = z.object({ data: z.array(JobResource), next_cursor: z.string().nullable() });
 export const DeliveryList = z.object({ data: z.array(DeliveryAttempt) });
-export const WebhookSecretCreated = z.object({ secret: z.string().startsWith('whsec_'), previous_secret_valid_for_s: z.number().int() });
-export const HealthStatus = z.object({ status: z.string(), checks: z.record(z.string(), z.string()).optional() });
+export const WebhookSecretCreated = z.object({ secret: z.string().regex(/^whsec_/), previous_secret_valid_for_s: z.number().int() });
+export const HealthStatus = z.object({ status: z.string(), checks: z.record(z.string(), z.string()).optional(), versions: z.record(z.string(), z.string()).optional() });
 
 export const SCHEMAS = { JobResource, JobList, TranscriptResult, DeliveryAttempt, DeliveryList, WebhookSecretCreated, WebhookEvent, ErrorResponse, HealthStatus };
 type SchemaName = keyof typeof SCHEMAS;

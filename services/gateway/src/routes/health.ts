@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { BlobStorage } from '@talkie/storage';
 
 /** `/healthz`: the process answers. `/readyz`: it can take jobs (Redis and storage reachable). */
-export function healthRoutes(deps: { redis: Redis; storage: BlobStorage }): Router {
+export function healthRoutes(deps: { redis: Redis; storage: BlobStorage; versions?: Record<string, string> }): Router {
   const router = Router();
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -13,7 +13,7 @@ export function healthRoutes(deps: { redis: Redis; storage: BlobStorage }): Rout
     const [redis, storage] = checks.map((c) => (c.status === 'fulfilled' ? 'ok' : 'unavailable'));
     const ready = redis === 'ok' && storage === 'ok';
     if (!ready) req.log.warn({ redis, storage }, 'not ready');
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', checks: { redis, storage } });
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', checks: { redis, storage }, ...(deps.versions ? { versions: deps.versions } : {}) });
   });
   return router;
 }
