@@ -119,14 +119,18 @@ async function main() {
     if (policy && policy !== 'noeviction') logger.warn({ policy }, `Redis maxmemory-policy is "${policy}": set it to noeviction`);
   }, () => undefined);
 
-  onShutdown(logger, async () => {
-    ready = false;
-    // Finishes the job in hand (within the grace period); BullMQ hands unfinished ones back.
-    await worker.close();
-    await webhookQueue.close();
-    await session.release();
-    await redis.quit();
-  });
+  onShutdown(
+    logger,
+    async () => {
+      ready = false;
+      // Finishes the job in hand (within the grace period); BullMQ hands unfinished ones back.
+      await worker.close();
+      await webhookQueue.close();
+      await session.release();
+      await redis.quit();
+    },
+    config.SHUTDOWN_GRACE_MS,
+  );
 
   void worker.run();
   ready = true;

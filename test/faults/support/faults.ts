@@ -71,11 +71,14 @@ export async function waitForLog(stack: Stack, services: string[], match: (line:
   return found!;
 }
 
-/** Lines "job completed" logged for `jobId`, per worker service. */
+/**
+ * Completions of `jobId` that took effect, per worker service: "job completed" lines whose store
+ * transition was applied (a worker finishing a job another one already completed logs outcome "terminal").
+ */
 export function completions(stack: Stack, services: string[], jobId: string): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const s of services) {
-    const n = logLines(stack, s).filter((l) => l.job_id === jobId && l.msg === 'job completed').length;
+    const n = logLines(stack, s).filter((l) => l.job_id === jobId && l.msg === 'job completed' && l.outcome === 'applied').length;
     if (n) counts[s] = n;
   }
   return counts;
