@@ -5,7 +5,7 @@ import type { JobResource } from '@talkie/contracts';
 import { getJob } from '../support/client';
 import { fixture } from '../support/fixtures';
 import { ARTIFACTS, startStack, type Stack } from '../support/stack';
-import { say, sleep, submitForm } from './support/faults';
+import { inFlight, say, sleep } from './support/faults';
 
 /**
  * Case 8: 100 uploads at once from 10 tenants, valid and invalid mixed, against a gateway and two
@@ -125,6 +125,7 @@ describe('fault: 100 concurrent uploads from 10 tenants, valid and invalid mixed
       }),
     );
     const uploadsLeft = await readdir(path.join(stack.storageDir, 'uploads')).catch(() => []);
+    const inFlightLeft = await Promise.all(Array.from({ length: TENANTS }, (_, t) => inFlight(stack, `tenant-${t}`)));
     const statusCounts = answers.reduce<Record<string, number>>((acc, a) => {
       const key = `${a.status}${a.body.error ? ` ${a.body.error.code}` : ''}`;
       acc[key] = (acc[key] ?? 0) + 1;
@@ -142,6 +143,7 @@ describe('fault: 100 concurrent uploads from 10 tenants, valid and invalid mixed
       lists_not_exactly_own: listMismatch,
       cross_tenant_reads: crossReads.reduce<Record<number, number>>((acc, s) => ({ ...acc, [s]: (acc[s] ?? 0) + 1 }), {}),
       uploads_left_in_storage: uploadsLeft.length,
+      in_flight_left: inFlightLeft.reduce((a, b) => a + b, 0),
     });
     expect(plan).toHaveLength(TENANTS * PER_TENANT);
     expect(wrongAnswers).toEqual([]);
@@ -150,5 +152,6 @@ describe('fault: 100 concurrent uploads from 10 tenants, valid and invalid mixed
     expect(listMismatch).toEqual([]);
     expect(crossReads.every((s) => s === 404)).toBe(true);
     expect(uploadsLeft).toEqual([]);
+    expect(inFlightLeft.every((n) => n === 0)).toBe(true);
   }, 180_000);
 });

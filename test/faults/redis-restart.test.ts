@@ -2,7 +2,7 @@ import { openAsBlob } from 'node:fs';
 import { getJob } from '../support/client';
 import { fixture } from '../support/fixtures';
 import { startStack, waitUntil, type Stack } from '../support/stack';
-import { POLLING_GATEWAY_ENV, say, sleep, startPrivateRedis, submitForm, type PrivateRedis } from './support/faults';
+import { POLLING_GATEWAY_ENV, inFlight, say, sleep, startPrivateRedis, submitForm, type PrivateRedis } from './support/faults';
 
 /**
  * Case 3: Redis restarts (a private redis-server configured as docker-compose.yml configures it:
@@ -105,11 +105,13 @@ describe('fault: Redis restarts while jobs are queued and running', () => {
       const body = (await getJob(stack.baseUrl, token, afterUpload.body.id)).body;
       after = { status: body.status, text: body.result?.text };
     }
+    const stillInFlight = await inFlight(stack, tenant);
     say(`case 3: observed after Redis came back (${how})`, {
       gateway_ready_after_ms: readyAfterMs,
       jobs: finals.map((f) => `${f.status}${f.text === f.expected ? ' (right text)' : ` (text ${JSON.stringify(f.text)})`}`),
       new_upload: afterUpload.status,
       new_job: after,
+      tenant_in_flight: stillInFlight,
     });
 
     // every answer during the outage was a clean 503 with Retry-After, quickly
@@ -122,5 +124,6 @@ describe('fault: Redis restarts while jobs are queued and running', () => {
     for (const f of finals) expect(f).toMatchObject({ status: 'completed', text: f.expected });
     expect(afterUpload.status).toBe(202);
     expect(after).toEqual({ status: 'completed', text: 'DURING THE OUTAGE' });
+    expect(stillInFlight).toBe(0);
   }, 120_000);
 });

@@ -3,7 +3,7 @@ import { verifyWebhook } from '@talkie/client';
 import { getJob, waitForJob } from '../support/client';
 import { fixture } from '../support/fixtures';
 import { startStack, waitUntil, type Stack } from '../support/stack';
-import { POLLING_GATEWAY_ENV, completions, createWebhookSecret, deliveries, exitOf, processesMatching, say, sleep, startReceiver, submitForm, waitForLog, type Receiver } from './support/faults';
+import { POLLING_GATEWAY_ENV, completions, createWebhookSecret, deliveries, exitOf, freezingRedisProxy, inFlight, logLines, processesMatching, say, sleep, startReceiver, submitForm, waitForLog, type Receiver } from './support/faults';
 
 /**
  * Case 1: `kill -9` of the worker that is processing a job. BullMQ's stalled-job detection hands the
@@ -47,7 +47,7 @@ describe('fault: kill -9 of a worker mid-job', () => {
   for (let trial = 1; trial <= TRIALS; trial++) {
     it(`trial ${trial}/${TRIALS}: the job is picked up again and completes exactly once, with one webhook delivery id`, async () => {
       const token = stack.token(tenant);
-      const video = await fixture(TEXT, { padSeconds: 100 }); // about 2 s of work for a worker here
+      const video = await fixture(TEXT, { padSeconds: 100 }); // long enough to catch a worker mid-decode
       const created = await submitForm(stack, token, video.file, { webhook_url: receiver.url });
       expect(created.status).toBe(202);
       const id = created.body.id;
@@ -81,6 +81,7 @@ describe('fault: kill -9 of a worker mid-job', () => {
       const done = completions(stack, everyWorker, id);
       const attempts = await deliveries(stack, token, id);
       const orphans = processesMatching(/ffmpeg .*-i /).filter((p) => p.ppid === 1);
+      const stillInFlight = await inFlight(stack, tenant);
       say(`case 1 trial ${trial}: observed`, {
         status: job.status,
         text: job.result?.text,
@@ -90,6 +91,7 @@ describe('fault: kill -9 of a worker mid-job', () => {
         webhook_ids: [...ids],
         delivery_log: attempts.map((a) => a.outcome),
         orphaned_ffmpeg: orphans.length,
+        tenant_in_flight: stillInFlight,
       });
       expect(event).toMatchObject({ type: 'job.completed', data: { id, status: 'completed' } });
       expect(ids.size).toBe(1);
@@ -97,6 +99,7 @@ describe('fault: kill -9 of a worker mid-job', () => {
       expect(Object.values(done).reduce((a, b) => a + b, 0)).toBe(1);
       expect(done[victim]).toBeUndefined();
       expect(attempts.map((a) => a.outcome)).toEqual(['delivered']);
+      expect(stillInFlight).toBe(0);
 
       // a restarted worker takes the victim's place for the next trial
       const replacement = await stack.addWorker();
@@ -137,5 +140,85 @@ describe('fault: kill -9 of a worker mid-job', () => {
     expect(job.error?.code).toBe('processing_failed');
     expect(hooks).toHaveLength(1);
     expect(event).toMatchObject({ type: 'job.failed', data: { id, status: 'failed' } });
+  }, 90_000);
+});
+
+/**
+ * The worst moment to die: right after the worker's "completed" write reached Redis, before the worker
+ * heard back and did the rest (the tenant's in-flight count, the retention index, the webhook). A
+ * proxy between that worker and Redis lets the write through, holds the reply, and the worker is
+ * killed. The job comes back through stalled-job detection; the next worker finds it completed and
+ * must finish the bookkeeping: the tenant's in-flight slot is freed (MAX_JOBS_IN_FLIGHT=1 here, so a
+ * leak would refuse the tenant's next upload with 429) and the job.completed webhook goes out, once.
+ */
+describe('fault: kill -9 of a worker right after its completion reached Redis', () => {
+  let stack: Stack;
+  let receiver: Receiver;
+  const tenant = 'fault-kill-late';
+
+  beforeAll(async () => {
+    stack = await startStack({
+      name: 'fault-kill-late',
+      workers: 0,
+      workerEnv: { QUEUE_LOCK_DURATION_MS: String(LOCK_MS), QUEUE_STALLED_INTERVAL_MS: String(STALLED_MS), ...FAST_RETRIES },
+      gatewayEnv: { WEBHOOK_ALLOW_PRIVATE: 'true', MAX_JOBS_IN_FLIGHT: '1', ...FAST_RETRIES, ...POLLING_GATEWAY_ENV },
+      dispatcherEnv: { WEBHOOK_ALLOW_PRIVATE: 'true', ...FAST_RETRIES },
+    });
+    receiver = await startReceiver();
+  }, 90_000);
+  afterAll(async () => {
+    await receiver?.close();
+    await stack?.stop();
+  });
+
+  it('the job stays completed, the tenant keeps its in-flight slot, and the webhook is delivered once', async () => {
+    const token = stack.token(tenant);
+    const secret = await createWebhookSecret(stack, token);
+    // the transition script's arguments when a job completes: status "completed", progress 100
+    const proxy = await freezingRedisProxy(stack.redisUrl, Buffer.from('$9\r\ncompleted\r\n$3\r\n100\r\n'));
+    try {
+      const doomed = await stack.addWorker({ REDIS_URL: proxy.url });
+      const created = await submitForm(stack, token, (await fixture('LAST WORDS')).file, { webhook_url: receiver.url });
+      expect(created.status).toBe(202);
+      const id = created.body.id;
+      await Promise.race([proxy.tripped, sleep(30_000).then(() => Promise.reject(new Error('the completion never reached the proxy')))]);
+      doomed.process.kill('SIGKILL');
+      await exitOf(doomed.process, 5_000);
+      const atKill = (await getJob(stack.baseUrl, token, id)).body.status;
+      const inFlightAtKill = await inFlight(stack, tenant);
+      say(`case 1: injected kill -9 of ${doomed.service} right after its "completed" write for job ${id} reached Redis (reply withheld)`, { status: atKill, tenant_in_flight: inFlightAtKill });
+
+      const next = await stack.addWorker();
+      const job = await waitForJob(stack.baseUrl, token, id, 30_000);
+      const events = () => receiver.received.filter((r) => (JSON.parse(r.body) as { data?: { id?: string } }).data?.id === id);
+      const delivered = await waitUntil(async () => events().length >= 1, `the webhook for ${id}`, 15_000).then(
+        () => true,
+        () => false,
+      );
+      const settled = await waitUntil(async () => (await inFlight(stack, tenant)) === 0, 'the in-flight slot to be freed', 15_000).then(
+        () => true,
+        () => false,
+      );
+      await sleep(delivered ? 1_500 : 0);
+      const again = await submitForm(stack, token, (await fixture('LAST WORDS')).file);
+      const skipped = logLines(stack, next.service).some((l) => l.job_id === id && l.msg === 'job no longer wanted: skipping');
+      say('case 1: observed after the worst-moment kill', {
+        status: job.status,
+        text: job.result?.text,
+        next_worker_found_it_done: skipped,
+        in_flight_slot_freed: settled,
+        webhook_posts: events().length,
+        next_upload_same_tenant: again.status,
+      });
+      expect(atKill).toBe('completed');
+      expect(job).toMatchObject({ status: 'completed', result: { text: 'LAST WORDS' } });
+      expect(settled).toBe(true);
+      expect(again.status).toBe(202);
+      expect(events()).toHaveLength(1);
+      expect(verifyWebhook(events()[0].headers, events()[0].body, [secret])).toMatchObject({ type: 'job.completed', data: { id } });
+      if (again.status === 202) await waitForJob(stack.baseUrl, token, again.body.id, 30_000);
+    } finally {
+      await proxy.close();
+    }
   }, 90_000);
 });

@@ -99,6 +99,26 @@ describe('JobStore', () => {
     expect((await store.get(ID))?.progress).toBe(99); // 100 means completed, and only that
   });
 
+  it('settles a terminal job again when asked (a process died between the move and the rest)', async () => {
+    const seen: string[] = [];
+    store.onTerminal(async (record) => void seen.push(`${record.id}:${record.status}`));
+    await store.create({ id: ID, tenant: 'acme', upload_key: 'uploads/x' });
+    await store.markProcessing(ID);
+    await store.complete(ID, RESULT);
+    expect(seen).toEqual([`${ID}:completed`]);
+    // simulate the crash: the in-flight entry and the expiry index were never updated
+    await redis.sadd('talkie:tenant:acme:active', ID);
+    await redis.zrem('talkie:jobs:expiry', ID);
+    await store.settleTerminal(ID);
+    expect(await store.countActive('acme')).toBe(0);
+    expect(await redis.zscore('talkie:jobs:expiry', ID)).not.toBeNull();
+    expect(seen).toEqual([`${ID}:completed`, `${ID}:completed`]); // listeners must be idempotent
+    // a job that is not terminal is left alone
+    await store.create({ id: '7f1c2b8e-3a4d-4e5f-9a0b-1c2d3e4f5a6b', tenant: 'acme', upload_key: 'uploads/y' });
+    await store.settleTerminal('7f1c2b8e-3a4d-4e5f-9a0b-1c2d3e4f5a6b');
+    expect(await store.countActive('acme')).toBe(1);
+  });
+
   it('reports transitions of a missing record as missing', async () => {
     expect(await store.markProcessing(ID)).toBe('missing');
     expect(await redis.exists(`talkie:job:${ID}`)).toBe(0);

@@ -235,18 +235,28 @@ export class JobStore {
       extra.error ? JSON.stringify(extra.error) : '',
       String(this.resultTtlMs + BACKSTOP_MS),
     )) as number;
-    if (reply === 2) {
-      // Terminal: no longer in flight, and due for deletion after the retention time.
-      const tenant = await this.redis.hget(jobKey(id), 'tenant');
-      const multi = this.redis.multi().zadd(EXPIRY_KEY, this.now().getTime() + this.resultTtlMs, id);
-      if (tenant) multi.srem(activeKey(tenant), id);
-      await multi.exec();
-      if (this.terminalListeners.length) {
-        const record = await this.get(id);
-        if (record) for (const listener of this.terminalListeners) await listener(record);
-      }
-    }
+    if (reply === 2) await this.settleTerminal(id);
     return reply >= 1 ? 'applied' : reply === 0 ? 'terminal' : 'missing';
+  }
+
+  /**
+   * What follows a move into a terminal state: the job leaves its tenant's in-flight set, is due for
+   * deletion after the retention time, and the terminal listeners run (they queue the webhook).
+   * `transition` does this right after the move; a process that dies in between (killed, out of
+   * memory, its shutdown grace period over) leaves it undone, so whoever next finds the job terminal,
+   * such as a worker given the job again after it stalled, calls this too. Safe to repeat: the set and
+   * index updates are idempotent, and so must listeners be (webhook deliveries are deduplicated by id).
+   */
+  async settleTerminal(id: string): Promise<void> {
+    const record = await this.get(id);
+    if (!record || !isTerminal(record.status)) return;
+    const finishedAt = Date.parse(record.updated_at);
+    await this.redis
+      .multi()
+      .zadd(EXPIRY_KEY, (Number.isFinite(finishedAt) ? finishedAt : this.now().getTime()) + this.resultTtlMs, id)
+      .srem(activeKey(record.tenant), id)
+      .exec();
+    for (const listener of this.terminalListeners) await listener(record);
   }
 }
 

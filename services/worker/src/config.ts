@@ -31,12 +31,6 @@ export const WorkerEnv = z.object({
   QUEUE_LOCK_DURATION_MS: envInt(30_000, { min: 1_000 }),
   /** how often a worker looks for jobs whose lock expired (stalled) and hands them back to the queue, in ms */
   QUEUE_STALLED_INTERVAL_MS: envInt(30_000, { min: 500 }),
-  /**
-   * on SIGTERM, how long the job in hand may take to finish before the worker exits anyway (BullMQ
-   * then hands it back), in ms. A little under the 150 s that docker-compose.yml and k8s give the
-   * worker, which covers a job at the default PROBE_TIMEOUT_MS + DECODE_TIMEOUT_MS plus inference.
-   */
-  SHUTDOWN_GRACE_MS: envInt(140_000, { min: 0 }),
   /** limits on ffprobe and ffmpeg runs, in ms */
   PROBE_TIMEOUT_MS: envInt(15_000, { min: 100 }),
   DECODE_TIMEOUT_MS: envInt(120_000, { min: 100 }),

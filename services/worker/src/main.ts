@@ -12,6 +12,14 @@ import { loadWorkerConfig } from './config';
 import { WorkerMetrics } from './observability/worker-metrics';
 import { TranscriptionProcessor } from './transcription-processor';
 
+/**
+ * How long the job in hand may take to finish after SIGTERM before the worker exits anyway (BullMQ
+ * then hands it back): its probe and decode limits plus time for inference. With the defaults,
+ * 145 s: under the 150 s that docker-compose.yml and k8s give a worker to stop.
+ */
+const shutdownGraceMs = (config: { PROBE_TIMEOUT_MS: number; DECODE_TIMEOUT_MS: number }): number =>
+  config.PROBE_TIMEOUT_MS + config.DECODE_TIMEOUT_MS + 10_000;
+
 async function main() {
   const config = loadWorkerConfig();
   const logger = createLogger({ service: 'worker', level: config.LOG_LEVEL });
@@ -129,7 +137,7 @@ async function main() {
       await session.release();
       await redis.quit();
     },
-    config.SHUTDOWN_GRACE_MS,
+    shutdownGraceMs(config),
   );
 
   void worker.run();

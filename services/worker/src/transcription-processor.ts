@@ -44,6 +44,9 @@ export class TranscriptionProcessor {
     const started = await store.markProcessing(payload.job_id);
     if (started !== 'applied') {
       log.info({ outcome: started }, 'job no longer wanted: skipping');
+      // Already finished: the process that finished it may have died before the rest (in-flight
+      // count, retention, webhook), which is why the job came back. Finish that; it is idempotent.
+      if (started === 'terminal') await store.settleTerminal(payload.job_id);
       await storage.delete(payload.upload_key);
       return;
     }
@@ -72,6 +75,8 @@ export class TranscriptionProcessor {
       if (cancel.signal.aborted || (await store.get(payload.job_id).catch(() => null))?.status === 'canceled') {
         log.info('job canceled while processing: stopped');
         metrics?.jobs.inc({ outcome: 'canceled' });
+        // the gateway that canceled it did this unless it died right after the cancel; idempotent
+        await store.settleTerminal(payload.job_id);
         await storage.delete(payload.upload_key);
         return;
       }
@@ -104,7 +109,7 @@ export class TranscriptionProcessor {
 
   /** Marks a job failed for good and removes its upload. Also used when BullMQ gives up on a stalled job. */
   async failJob(jobId: string, uploadKey: string | undefined, code: ErrorCode, message: string): Promise<void> {
-    await this.deps.store.fail(jobId, { code, message });
+    if ((await this.deps.store.fail(jobId, { code, message })) === 'terminal') await this.deps.store.settleTerminal(jobId);
     if (uploadKey) await this.deps.storage.delete(uploadKey);
   }
 

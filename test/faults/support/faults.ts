@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, openAsBlob, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo, type Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -83,6 +83,9 @@ export function completions(stack: Stack, services: string[], jobId: string): Re
   }
   return counts;
 }
+
+/** Jobs the gateway counts as in flight for `tenant` (its MAX_JOBS_IN_FLIGHT budget): 0 once all are finished. */
+export const inFlight = (stack: Stack, tenant: string): Promise<number> => stack.redis.scard(`talkie:tenant:${tenant}:active`);
 
 /** POST /v1/jobs with a file and optional extra form fields (webhook_url…). */
 export async function submitForm(
@@ -276,4 +279,65 @@ export function processesMatching(pattern: RegExp): Array<{ pid: number; ppid: n
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), cmd: m[3] }))
     .filter((p) => pattern.test(p.cmd));
+}
+
+/**
+ * A TCP proxy in front of Redis for one process's connections. Armed with a byte pattern, it lets the
+ * command that contains it through to Redis but then holds every reply on that connection, and
+ * resolves `tripped`: the command took effect, its sender will never hear so. Killing the sender
+ * then is a process dying at exactly the worst moment (after its write, before its bookkeeping).
+ */
+export interface FreezingProxy {
+  /** the Redis URL to give the process (same database as `target`) */
+  url: string;
+  tripped: Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function freezingRedisProxy(target: string, pattern: Buffer): Promise<FreezingProxy> {
+  const upstream = new URL(target);
+  const sockets = new Set<Socket>();
+  let trip!: () => void;
+  const tripped = new Promise<void>((resolve) => (trip = resolve));
+  let armed = true;
+  const server = net.createServer((client) => {
+    const redis = net.connect(Number(upstream.port || 6379), upstream.hostname);
+    sockets.add(client);
+    sockets.add(redis);
+    let frozen = false;
+    let tail = Buffer.alloc(0);
+    client.on('data', (chunk: Buffer) => {
+      const seen = Buffer.concat([tail, chunk]);
+      if (armed && seen.includes(pattern)) {
+        armed = false;
+        frozen = true;
+        redis.write(chunk, () => trip());
+        return;
+      }
+      tail = seen.subarray(Math.max(0, seen.length - pattern.length));
+      redis.write(chunk);
+    });
+    redis.on('data', (chunk: Buffer) => {
+      if (!frozen) client.write(chunk);
+    });
+    const end = () => {
+      client.destroy();
+      redis.destroy();
+    };
+    client.on('error', end);
+    redis.on('error', end);
+    client.on('close', end);
+    redis.on('close', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `redis://127.0.0.1:${port}${upstream.pathname}`,
+    tripped,
+    close: () =>
+      new Promise((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }

@@ -85,6 +85,10 @@ async function main() {
 
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));
+  // If the launcher dies some other way, take the services (in their own groups) with it.
+  process.on('exit', () => {
+    for (const s of services) if (s.child.exitCode === null) s.child.kill('SIGKILL');
+  });
 
   if (!(await redisAnswers(redisUrl))) {
     if (env.REDIS_URL) throw new Error(`nothing answers at REDIS_URL=${redisUrl}`);
@@ -110,7 +114,9 @@ async function main() {
     DEMO_MODEL_DIR: env.DEMO_MODEL_DIR ?? path.join(state, 'models', 'demo'),
   };
   const launch = (name: string, script: string, extra: Record<string, string>) => {
-    const child = spawn(process.execPath, [require.resolve(script)], { env: { ...common, ...extra }, stdio: 'inherit' });
+    // Its own process group: a terminal's Ctrl-C reaches only this launcher, which then sends each
+    // service one SIGTERM. (A second signal means "exit now" to a service, and would cut a job short.)
+    const child = spawn(process.execPath, [require.resolve(script)], { env: { ...common, ...extra }, stdio: 'inherit', detached: true });
     child.on('exit', (code, signal) => {
       if (!stopping) {
         say(`${name} exited unexpectedly (${signal ?? `code ${code}`}); stopping everything`);
