@@ -1,10 +1,6 @@
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
-import { leaseRedisDb, type RedisDbLease } from './support/redis-db';
-import { freePort, ROOT, startStack, type Stack } from './support/stack';
+import { startGatewayForConfig } from './support/gateway-start';
+import { startStack, type Stack } from './support/stack';
 
 /**
  * Browser-facing headers: the CORS allow-list (CORS_ORIGINS), helmet's headers, `Cache-Control:
@@ -29,42 +25,6 @@ function expectNoWildcard(res: Response): void {
 }
 
 const corsHeaders = (res: Response) => [...res.headers.keys()].filter((k) => k.startsWith('access-control-'));
-
-/** Starts the gateway directly and returns how it ended (killed once it listens, or after 15 s). */
-async function startGateway(env: Record<string, string>) {
-  const tmp = await mkdtemp(path.join(os.tmpdir(), 'talkie-cors-config-'));
-  const lease: RedisDbLease = await leaseRedisDb();
-  try {
-    const child = spawn(process.execPath, [path.join(ROOT, 'services', 'gateway', 'dist', 'main.js')], {
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: tmp,
-        HOST: '127.0.0.1',
-        PORT: String(await freePort()),
-        REDIS_URL: lease.url,
-        STORAGE_URL: `file://${path.join(tmp, 'storage')}`,
-        JWT_SECRET: 'cors-config-secret-0123456789abcdef012345',
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout!.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      // it started after all: no need to wait any longer
-      if (stdout.includes('gateway listening')) child.kill('SIGKILL');
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (c, s) => resolve([c, s])));
-    clearTimeout(timer);
-    return { code, signal, stdout, stderr };
-  } finally {
-    await lease.release();
-    await rm(tmp, { recursive: true, force: true });
-  }
-}
 
 /** A request with exactly these bytes of headers (fetch would refuse or normalise some of them). */
 function rawGet(baseUrl: string, urlPath: string, headers: Record<string, string>): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
@@ -174,7 +134,7 @@ describe('CORS_ORIGINS is checked at start', () => {
     [`${ALLOWED}/`, `"${ALLOWED}/" is not an origin`],
     ['app.example.com', '"app.example.com" is not an origin'],
   ])('refuses CORS_ORIGINS=%s with a clear message', async (value, message) => {
-    const { code, signal, stdout, stderr } = await startGateway({ CORS_ORIGINS: value });
+    const { code, signal, stdout, stderr } = await startGatewayForConfig({ CORS_ORIGINS: value });
     expect([code, signal]).toEqual([1, null]);
     expect(stderr).toContain('Invalid configuration');
     expect(stderr).toContain(`CORS_ORIGINS: ${message}`);
@@ -187,7 +147,7 @@ describe('CORS_ORIGINS is checked at start', () => {
   // is matched exactly, so it matches no browser origin), but an operator who meant "all subdomains"
   // gets a gateway that starts and silently allows none, instead of a clear refusal.
   it('refuses a wildcard subdomain pattern (CORS_ORIGINS=https://*.example.com) with a clear message', async () => {
-    const { code, signal, stdout, stderr } = await startGateway({ CORS_ORIGINS: 'https://*.example.com' });
+    const { code, signal, stdout, stderr } = await startGatewayForConfig({ CORS_ORIGINS: 'https://*.example.com' });
     expect(stdout).not.toContain('gateway listening');
     expect([code, signal]).toEqual([1, null]);
     expect(stderr).toContain('CORS_ORIGINS: "https://*.example.com" is not an origin');

@@ -1,12 +1,10 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { openAsBlob } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fixture } from './support/fixtures';
-import { leaseRedisDb, type RedisDbLease } from './support/redis-db';
-import { freePort, ROOT, startStack, type Stack } from './support/stack';
+import { startGatewayForConfig } from './support/gateway-start';
+import { startStack, type Stack } from './support/stack';
 
 /**
  * Rate limits (per client address before authentication, per tenant after it, tighter for job
@@ -219,48 +217,8 @@ describe('backpressure (MAX_JOBS_IN_FLIGHT=2, MAX_QUEUE_DEPTH=3, no workers)', (
 });
 
 describe('TRUST_PROXY must not be a blanket "trust everyone"', () => {
-  let tmp: string;
-  let lease: RedisDbLease;
-  beforeAll(async () => {
-    tmp = await mkdtemp(path.join(os.tmpdir(), 'talkie-limits-config-'));
-    lease = await leaseRedisDb();
-  });
-  afterAll(async () => {
-    await lease?.release();
-    await rm(tmp, { recursive: true, force: true });
-  });
-
-  /** Starts the gateway as `npm start` would and returns how it ended (killed once it listens, or after 15 s). */
-  const startGateway = async (env: Record<string, string>) => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'services', 'gateway', 'dist', 'main.js')], {
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: tmp,
-        HOST: '127.0.0.1',
-        PORT: String(await freePort()),
-        REDIS_URL: lease.url,
-        STORAGE_URL: `file://${path.join(tmp, 'storage')}`,
-        JWT_SECRET: 'limits-config-secret-0123456789abcdef0123',
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout!.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      // it started after all: no need to wait any longer
-      if (stdout.includes('gateway listening')) child.kill('SIGKILL');
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (c, s) => resolve([c, s])));
-    clearTimeout(timer);
-    return { code, signal, stdout, stderr };
-  };
-
   it.each(['true', 'TRUE', 'yes', 'false'])('refuses TRUST_PROXY=%s at start with a clear message', async (value) => {
-    const { code, signal, stdout, stderr } = await startGateway({ TRUST_PROXY: value });
+    const { code, signal, stdout, stderr } = await startGatewayForConfig({ TRUST_PROXY: value });
     expect([code, signal]).toEqual([1, null]);
     expect(stderr).toContain('Invalid configuration');
     expect(stderr).toMatch(/TRUST_PROXY: must be a hop count or a list of proxy addresses\/CIDRs, not a boolean/);

@@ -1,4 +1,4 @@
-import { attr, GraphBuilder } from '@talkie/demo-model';
+import { attr, GraphBuilder, prng } from '@talkie/demo-model';
 
 /**
  * The inference row's model: the demo model is a few hundred operations per frame, far too light to
@@ -13,17 +13,6 @@ export const BENCH_MODEL = {
   wide: 128,
   vocab: 40,
 } as const;
-
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function buildBenchModel(): Uint8Array {
   const { size, stem, wide, vocab } = BENCH_MODEL;

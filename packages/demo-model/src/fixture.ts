@@ -60,8 +60,8 @@ export function timeline(rawText: string): Timeline {
 
 const round = (s: number) => Math.round(s * 1000) / 1000;
 
-/** A small deterministic PRNG (mulberry32) for the distractor pattern. */
-function prng(seed: number) {
+/** A small deterministic PRNG (mulberry32): the fixtures' distractor pattern, generated models' weights. */
+export function prng(seed: number) {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
