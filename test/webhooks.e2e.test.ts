@@ -1,48 +1,15 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { verifyWebhook } from '@talkie/client';
-import { getJob, submit, waitForJob } from './support/client';
+import { getJob, waitForJob } from './support/client';
 import { fixture } from './support/fixtures';
 import { startStack, waitUntil, type Stack } from './support/stack';
+import { listDeliveries, startReceiver, type Receiver } from './support/webhook-receiver';
 
 /**
  * Webhooks end to end: gateway, worker and dispatcher as separate processes; a receiver on
  * loopback (allowed only by the explicit WEBHOOK_ALLOW_PRIVATE opt-in); signatures checked with
  * Talkie's client and with the standardwebhooks reference implementation.
  */
-interface Receiver {
-  url: string;
-  port: number;
-  server: Server;
-  received: Array<{ headers: IncomingMessage['headers']; body: string; path: string }>;
-  connections: number;
-  answer: (req: IncomingMessage, res: ServerResponse) => void;
-  close(): Promise<void>;
-}
-
-async function startReceiver(port = 0): Promise<Receiver> {
-  const receiver = {
-    received: [],
-    connections: 0,
-    answer: (_req: IncomingMessage, res: ServerResponse) => res.end('ok'),
-  } as unknown as Receiver;
-  receiver.server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString()));
-    req.on('end', () => {
-      receiver.received.push({ headers: req.headers, body, path: req.url ?? '' });
-      receiver.answer(req, res);
-    });
-  });
-  receiver.server.on('connection', () => receiver.connections++);
-  await new Promise<void>((resolve) => receiver.server.listen(port, '127.0.0.1', resolve));
-  receiver.port = (receiver.server.address() as AddressInfo).port;
-  receiver.url = `http://127.0.0.1:${receiver.port}/hooks/talkie`;
-  receiver.close = () => new Promise((resolve) => receiver.server.close(() => resolve()));
-  return receiver;
-}
-
 const FAST_RETRIES = { WEBHOOK_RETRY_SCHEDULE_MS: '200,400,800,1600' };
 
 describe('webhooks (local development opt-in: private addresses allowed)', () => {
@@ -73,8 +40,7 @@ describe('webhooks (local development opt-in: private addresses allowed)', () =>
     const res = await fetch(`${stack.baseUrl}/v1/jobs`, { method: 'POST', headers: auth(), body: form });
     return { status: res.status, body: (await res.json()) as { id: string; error?: { code: string } } };
   };
-  const deliveries = async (id: string) =>
-    ((await (await fetch(`${stack.baseUrl}/v1/jobs/${id}/deliveries`, { headers: auth() })).json()) as { data: Array<{ outcome: string; attempt: number; status_code?: number; delivery_id: string }> }).data;
+  const deliveries = (id: string) => listDeliveries(stack.baseUrl, stack.token('hooked'), id);
 
   it('refuses a webhook_url before the tenant has a signing secret', async () => {
     const video = await fixture('NO SECRET YET');

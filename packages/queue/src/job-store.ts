@@ -265,7 +265,7 @@ export function toJobResource(record: JobRecord): JobResource {
   const resource: JobResource = {
     id: record.id,
     status: record.status,
-    progress: isTerminal(record.status) && record.status === 'completed' ? 100 : record.progress,
+    progress: record.status === 'completed' ? 100 : record.progress,
     created_at: record.created_at,
     updated_at: record.updated_at,
   };

@@ -1,7 +1,7 @@
+import { listDeliveries } from '../../support/webhook-receiver';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, openAsBlob, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -116,45 +116,9 @@ export async function createWebhookSecret(stack: Stack, token: string): Promise<
   return ((await res.json()) as { secret: string }).secret;
 }
 
-export async function deliveries(stack: Stack, token: string, jobId: string): Promise<Array<{ outcome: string; attempt: number; status_code?: number; delivery_id: string }>> {
-  const res = await fetch(`${stack.baseUrl}/v1/jobs/${jobId}/deliveries`, { headers: { authorization: `Bearer ${token}` } });
-  return ((await res.json()) as { data: Array<{ outcome: string; attempt: number; status_code?: number; delivery_id: string }> }).data;
-}
+export const deliveries = (stack: Stack, token: string, jobId: string) => listDeliveries(stack.baseUrl, token, jobId);
 
-export interface Receiver {
-  url: string;
-  port: number;
-  received: Array<{ headers: Record<string, string>; body: string; at: number }>;
-  close(): Promise<void>;
-}
-
-/** A webhook receiver on loopback (`port` 0: any free one). */
-export async function startReceiver(port = 0): Promise<Receiver> {
-  const received: Receiver['received'] = [];
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push({ headers: req.headers as Record<string, string>, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() });
-      res.end('ok');
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', resolve);
-  });
-  const actual = (server.address() as AddressInfo).port;
-  return {
-    url: `http://127.0.0.1:${actual}/hooks/talkie`,
-    port: actual,
-    received,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
+export { startReceiver, type Receiver } from '../../support/webhook-receiver';
 
 /**
  * A private redis-server on a free port with its own data folder, configured as docker-compose.yml
