@@ -15,17 +15,20 @@ export class GraphBuilder {
 
   constructor(private readonly name: string) {}
 
-  input(name: string, dims: Dim[]): string {
-    this.inputs.push(valueInfo(name, dims));
+  input(name: string, dims: Dim[], elemType: ElemType = 'float'): string {
+    this.inputs.push(valueInfo(name, dims, elemType));
     return name;
   }
 
-  output(name: string, dims: Dim[]): void {
-    this.outputs.push(valueInfo(name, dims));
+  output(name: string, dims: Dim[], elemType: ElemType = 'float'): void {
+    this.outputs.push(valueInfo(name, dims, elemType));
   }
 
   floatConst(values: ArrayLike<number>, dims: number[], name = this.fresh('const')): string {
-    this.initializers.push({ name, dataType: onnx.TensorProto.DataType.FLOAT, dims, floatData: Array.from(values) });
+    // raw little-endian bytes: a repeated float field costs several times more to encode and parse
+    // for the converted face models' weights (hundreds of thousands of values)
+    const data = Float32Array.from(values);
+    this.initializers.push({ name, dataType: onnx.TensorProto.DataType.FLOAT, dims, rawData: new Uint8Array(data.buffer) });
     return name;
   }
 
@@ -61,12 +64,14 @@ export class GraphBuilder {
   }
 }
 
-function valueInfo(name: string, dims: Dim[]): onnx.IValueInfoProto {
+export type ElemType = 'float' | 'int64';
+
+function valueInfo(name: string, dims: Dim[], elemType: ElemType): onnx.IValueInfoProto {
   return {
     name,
     type: {
       tensorType: {
-        elemType: onnx.TensorProto.DataType.FLOAT,
+        elemType: elemType === 'float' ? onnx.TensorProto.DataType.FLOAT : onnx.TensorProto.DataType.INT64,
         shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
       },
     },
