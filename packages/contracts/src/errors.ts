@@ -37,6 +37,7 @@ export const ERROR_CATALOGUE = {
   frame_too_large: { status: 422, message: 'The video frames exceed the size limit.' },
   too_many_frames: { status: 422, message: 'The video has more frames than allowed.' },
   decode_failed: { status: 422, message: 'The video could not be decoded.' },
+  no_face_detected: { status: 422, message: 'No face was found in the video, so there are no lips to read.' },
   timeout: { status: 504, message: 'Processing took longer than allowed.' },
   inference_failed: { status: 500, message: 'The model could not process this video.' },
   upload_missing: { status: 410, message: 'The uploaded file is no longer available.' },
