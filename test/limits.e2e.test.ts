@@ -127,6 +127,18 @@ describe('rate limits (RATE_LIMIT_MAX=5, RATE_LIMIT_JOBS_MAX=2, 60-s window, one
     expect((await call(stack, 'GET', someJob(), { xff: '192.0.2.51' })).status).toBe(401);
   });
 
+  it('lets a token verified recently through an address locked out by failures: it is no guess (and costs the address no counter)', async () => {
+    const address = '192.0.2.70';
+    const grace = stack.token('grace');
+    // verified once, from elsewhere
+    expect((await call(stack, 'GET', someJob(), { token: grace, xff: freshAddress() })).status).toBe(404);
+    for (let i = 0; i < 5; i++) expect((await call(stack, 'GET', someJob(), { xff: address })).status).toBe(401);
+    expect((await call(stack, 'GET', someJob(), { xff: address })).status).toBe(429);
+    // the known token passes; a token never seen before is still refused unread
+    expect((await call(stack, 'GET', someJob(), { token: grace, xff: address })).status).toBe(404);
+    expect((await call(stack, 'GET', someJob(), { token: stack.token('heidi'), xff: address })).status).toBe(429);
+  });
+
   it('takes the client address from the trusted hop only: addresses prepended by the client do not buy a new budget', async () => {
     for (let i = 0; i < 5; i++) expect((await call(stack, 'GET', someJob(), { xff: `10.9.8.${i}, 192.0.2.60` })).status).toBe(401);
     expect((await call(stack, 'GET', someJob(), { xff: '10.9.8.77, 192.0.2.60' })).status).toBe(429);

@@ -10,7 +10,7 @@ import type { JobStore } from '@talkie/queue';
 import type { Logger } from '@talkie/runtime';
 import type { BlobStorage } from '@talkie/storage';
 import type { ApiKeyStore } from './auth/api-keys';
-import { authenticate } from './auth/authenticate';
+import { authenticate, knownCredential } from './auth/authenticate';
 import type { JwtVerifier } from './auth/jwt-verifier';
 import { errorHandler, sendError } from './http/errors';
 import { requestId } from './http/request-id';
@@ -107,7 +107,11 @@ export function createApp(deps: AppDeps): Express {
     res.type('application/json').send(openApi);
   });
 
-  const limiters = createRateLimiters(deps.redis, { ...deps.rateLimit, onLimited: (limiter) => metrics?.rateLimited.inc({ limiter }) });
+  const limiters = createRateLimiters(deps.redis, {
+    ...deps.rateLimit,
+    onLimited: (limiter) => metrics?.rateLimited.inc({ limiter }),
+    isKnownCredential: knownCredential(deps.jwt),
+  });
   app.use('/v1', limiters.perClient, authenticate({ jwt: deps.jwt, apiKeys: deps.apiKeys, onFailure: (reason) => metrics?.authFailures.inc({ reason }) }), limiters.perTenant);
   app.use(
     '/v1/jobs',

@@ -51,6 +51,18 @@ export function authenticate(deps: { jwt?: JwtVerifier; apiKeys?: ApiKeyStore; o
   };
 }
 
+/**
+ * True when the request carries a bearer token the verifier accepted recently. Such a request is no
+ * credential guess, so the per-address failure limiter need not touch Redis for it.
+ */
+export function knownCredential(jwt: JwtVerifier | undefined) {
+  return (req: Request): boolean => {
+    if (!jwt || req.headers['x-api-key'] !== undefined) return false;
+    const match = BEARER.exec(req.headers.authorization ?? '');
+    return match !== null && jwt.knows(match[1]);
+  };
+}
+
 /** `403` unless the caller's credentials carry `scope` (or `admin`). */
 export function requireScope(scope: Scope) {
   return (req: Request, res: Response, next: NextFunction): void => {

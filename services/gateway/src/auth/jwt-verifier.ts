@@ -65,6 +65,15 @@ export class JwtVerifier {
     }
   }
 
+  /**
+   * Whether `token` was verified recently and is still valid: a cheap, synchronous look at the
+   * cache, so the per-address guard against credential guessing can skip tokens that are not guesses.
+   */
+  knows(token: string): boolean {
+    const cached = this.cache.get(token);
+    return cached !== undefined && cached.until > this.now();
+  }
+
   async verify(token: string): Promise<Principal> {
     const now = this.now();
     const cached = this.cache.get(token);

@@ -10,6 +10,8 @@ export interface RateLimitSettings {
   max: number;
   jobsMax: number;
   onLimited?: (limiter: string) => void;
+  /** requests whose credentials were verified recently: not counted or checked per address */
+  isKnownCredential?: (req: Request) => boolean;
 }
 
 /**
@@ -47,7 +49,10 @@ export function createRateLimiters(redis: Redis, settings: RateLimitSettings) {
   return {
     // Per address, only failed authentications count: tenants behind one NAT or backend never
     // share (or exhaust) each other's budget, while credential guessing is slowed per address.
+    // A recently verified token skips it: it cannot be a guess, and status polls (most of the
+    // traffic) then cost no Redis round trip here.
     perClient: make('client', settings.max, (req) => clientAddressKey(req.ip), {
+      skip: (req) => settings.isKnownCredential?.(req) ?? false,
       skipSuccessfulRequests: true,
       requestWasSuccessful: (_req, res) => res.statusCode !== 401,
     }),
