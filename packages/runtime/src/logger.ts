@@ -18,12 +18,14 @@ export const REDACT_PATHS = [
   '*.secret',
 ];
 
-export function createLogger(options: { service: string; level?: string }): Logger {
-  return pino({
+/** `destination`: where lines go (stdout unless given; tests pass a collector) */
+export function createLogger(options: { service: string; level?: string }, destination?: pino.DestinationStream): Logger {
+  const settings: pino.LoggerOptions = {
     name: options.service,
     level: options.level ?? 'info',
     base: { service: options.service, pid: process.pid },
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
-  });
+  };
+  return destination ? pino(settings, destination) : pino(settings);
 }
