@@ -1,19 +1,8 @@
 import { execFile } from 'node:child_process';
-import { TalkieError } from '@talkie/contracts';
+import { TalkieError, type VideoProbe } from '@talkie/contracts';
 
-export interface VideoProbe {
-  format: string;
-  duration_s: number;
-  width: number;
-  height: number;
-  /** average frame rate of the source, frames per second */
-  fps: number;
-  codec: string;
-  video_streams: number;
-  streams: number;
-  /** frames in the first video stream when the container says (0 when unknown) */
-  frames: number;
-}
+/** the shape lives in @talkie/contracts: the gateway records it and workers read it back */
+export type { VideoProbe };
 
 export interface ProbeOptions {
   ffprobe: string;

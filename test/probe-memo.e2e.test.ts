@@ -1,0 +1,41 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { submit, waitForJob } from './support/client';
+import { fixture } from './support/fixtures';
+import { startStack, type Stack } from './support/stack';
+
+/**
+ * The gateway probes each upload and records the probe under the upload's SHA-256; the worker that
+ * takes the job uses that record for the same bytes instead of running ffprobe again, and still
+ * applies its own limits to it. The record is what the worker checks: a record altered in Redis
+ * (a frame size over the limit) fails the job, which only happens if the worker read it.
+ */
+describe('probe memo: the worker re-checks the gateway\'s probe of the same bytes instead of probing again', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ name: 'probe-memo', workers: 0 });
+  }, 60_000);
+  afterAll(() => stack?.stop());
+
+  it('records the probe by content and completes the job with it', async () => {
+    const video = await fixture('MEMO');
+    const sha = createHash('sha256').update(await readFile(video.file)).digest('hex');
+    const created = await submit(stack.baseUrl, stack.token('alice'), video.file);
+    expect(created.status).toBe(202);
+    const recorded = JSON.parse((await stack.redis.get(`talkie:probe:${sha}`)) ?? 'null');
+    expect(recorded).toMatchObject({ width: 176, video_streams: 1 });
+
+    // an altered record (as if limits were tighter than what the gateway checked) is still judged
+    const other = await fixture('ALTERED');
+    const otherSha = createHash('sha256').update(await readFile(other.file)).digest('hex');
+    const altered = await submit(stack.baseUrl, stack.token('alice'), other.file);
+    const key = `talkie:probe:${otherSha}`;
+    await stack.redis.set(key, JSON.stringify({ ...JSON.parse((await stack.redis.get(key))!), width: 100_000 }));
+
+    await stack.addWorker();
+    const done = await waitForJob(stack.baseUrl, stack.token('alice'), created.body.id);
+    expect(done).toMatchObject({ status: 'completed', result: { text: 'MEMO' } });
+    const failed = await waitForJob(stack.baseUrl, stack.token('alice'), altered.body.id);
+    expect(failed).toMatchObject({ status: 'failed', error: { code: 'frame_too_large' } });
+  }, 120_000);
+});
