@@ -7,7 +7,7 @@ import { TalkieApiError, TalkieConnectionError, TalkieTimeoutError } from './err
 const USAGE = `Usage: talkie <command> [options]
 
 Commands:
-  submit FILE [--wait] [--format txt|json|srt|vtt] [--webhook URL] [--idempotency-key KEY]
+  submit FILE [--wait] [--format txt|json|srt|vtt] [--webhook URL] [--correct | --no-correct] [--idempotency-key KEY]
                           upload a video; with --wait, print its transcript when done
   get ID                  print a job
   wait ID                 wait until a job is finished, then print it
@@ -38,6 +38,8 @@ const OPTIONS = {
   wait: { type: 'boolean' },
   format: { type: 'string' },
   webhook: { type: 'string' },
+  correct: { type: 'boolean' },
+  'no-correct': { type: 'boolean' },
   'idempotency-key': { type: 'string' },
   status: { type: 'string' },
   limit: { type: 'string' },
@@ -128,7 +130,9 @@ export async function main(
         const file = one('file');
         const outputFormat = values.wait ? format('txt') : undefined;
         if (!values.wait && values.format !== undefined) throw new UsageError('--format needs --wait');
-        const job = await client.submit(file, { webhookUrl: values.webhook, idempotencyKey: values['idempotency-key'], signal });
+        if (values.correct && values['no-correct']) throw new UsageError('give --correct or --no-correct, not both');
+        const correct = values.correct ? true : values['no-correct'] ? false : undefined;
+        const job = await client.submit(file, { webhookUrl: values.webhook, idempotencyKey: values['idempotency-key'], correct, signal });
         progress(`job ${job.id}: submitted`);
         if (!values.wait) {
           json(job);

@@ -162,6 +162,17 @@ describe('TalkieClient.submit: inputs', () => {
     expect(body).toContain('name="video"; filename="Holiday Clip.MOV"');
     expect(body).toMatch(/name="webhook_url"\r\n\r\nhttps:\/\/example\.com\/hook\r\n/);
     expect(r.body.includes(VIDEO)).toBe(true);
+    // no `correct` field unless asked: the tenant's default applies
+    expect(body).not.toContain('name="correct"');
+  });
+
+  it('sends correct=true or correct=false when the caller chooses', async () => {
+    const server = await serve([accepted, accepted]);
+    const client = new TalkieClient({ baseUrl: server.url, apiKey: 'key-1' });
+    await client.submit(VIDEO, { filename: 'a.mp4', correct: true });
+    await client.submit(VIDEO, { filename: 'b.mp4', correct: false });
+    expect(server.requests[0].body.toString('latin1')).toMatch(/name="correct"\r\n\r\ntrue\r\n/);
+    expect(server.requests[1].body.toString('latin1')).toMatch(/name="correct"\r\n\r\nfalse\r\n/);
   });
 
   it('reads Node and web streams (so that a retry can send them again)', async () => {

@@ -41,6 +41,11 @@ export interface SubmitOptions {
   webhookUrl?: string;
   /** default: a new random UUID per call, reused by its retries */
   idempotencyKey?: string;
+  /**
+   * ask for LLM correction of the transcript (`result.corrected_text`), or explicitly not; unset:
+   * the tenant's default on the server
+   */
+  correct?: boolean;
   signal?: AbortSignal;
 }
 
@@ -124,6 +129,7 @@ export class TalkieClient {
         const form = new FormData();
         form.append('video', blob, filename);
         if (options.webhookUrl !== undefined) form.append('webhook_url', options.webhookUrl);
+        if (options.correct !== undefined) form.append('correct', String(options.correct));
         return form;
       },
       signal: options.signal,
