@@ -237,7 +237,9 @@ describe('response headers and clean errors', () => {
 
   it.each([
     ['GET', '/v2/anything'],
-    ['GET', '/'],
+    // (`GET /` is the web console's page; its files are only under their current version)
+    ['GET', '/index.html'],
+    ['GET', '/console/0000000000000000/console.js'],
     ['POST', '/nowhere'],
     ['PUT', '/healthz'],
     ['GET', '/v1'],

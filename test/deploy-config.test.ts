@@ -35,13 +35,14 @@ import { QUEUE_PREFIX, QUEUES } from '../packages/contracts/src';
 import { s3OptionsFromUrl } from '../packages/storage/src/s3-storage';
 import { GatewayEnv, loadGatewayConfig } from '../services/gateway/src/config';
 import { DispatcherEnv, loadDispatcherConfig } from '../services/webhook-dispatcher/src/config';
+import { loadPostprocessConfig, PostprocessEnv } from '../services/postprocess/src/config';
 import { loadWorkerConfig, WorkerEnv } from '../services/worker/src/config';
 
 const ROOT = path.resolve(__dirname, '..');
 const K8S = path.join(ROOT, 'k8s');
 const BASE = path.join(K8S, 'base');
 
-type Service = 'gateway' | 'worker' | 'dispatcher';
+type Service = 'gateway' | 'worker' | 'dispatcher' | 'postprocess';
 type Json = any; // parsed YAML: shapes are what the assertions check
 
 /** A value for each variable that compose interpolates without a default. */
@@ -95,12 +96,19 @@ const EXTRA_ENV: Record<Service, Record<string, string>> = {
     NODE_OPTIONS: 'node itself (heap size and the like)',
     NODE_EXTRA_CA_CERTS: 'node itself: extra CAs for integrators behind a private CA',
   },
+  postprocess: {
+    NODE_ENV: 'Node libraries; the image sets production',
+    NODE_OPTIONS: 'node itself (heap size and the like)',
+    NODE_EXTRA_CA_CERTS: 'node itself: extra CAs for an LLM endpoint behind a private CA',
+    WEBHOOK_RETRY_SCHEDULE_MS: '@talkie/webhooks publishTerminalEvents (the delivery attempts it queues)',
+  },
 };
 
 const SCHEMA_KEYS: Record<Service, Set<string>> = {
   gateway: new Set(Object.keys(GatewayEnv.shape)),
   worker: new Set(Object.keys(WorkerEnv.shape)),
   dispatcher: new Set(Object.keys(DispatcherEnv.shape)),
+  postprocess: new Set(Object.keys(PostprocessEnv.shape)),
 };
 
 /** Names a deployment file may leave out, with why. Everything else each service reads must be set. */
@@ -111,6 +119,7 @@ const NOT_SET_IN_COMPOSE: Record<Service, Record<string, string>> = {
   },
   worker: {},
   dispatcher: {},
+  postprocess: {},
 };
 
 const read = (file: string) => readFileSync(file, 'utf8');
@@ -128,6 +137,7 @@ function missingEnvNames(service: Service, names: Iterable<string>, allowed: Rec
 function loadConfig(service: Service, env: Record<string, string>) {
   if (service === 'gateway') return loadGatewayConfig(env);
   if (service === 'worker') return loadWorkerConfig(env);
+  if (service === 'postprocess') return loadPostprocessConfig(env);
   return loadDispatcherConfig(env);
 }
 
@@ -332,7 +342,7 @@ describe('docker-compose.yml', () => {
   const file = path.join(ROOT, 'docker-compose.yml');
   const [compose] = yamlDocs(file);
   const services = compose.services as Record<string, Json>;
-  const APP: Record<string, Service> = { gateway: 'gateway', worker: 'worker', 'worker-gpu': 'worker', 'webhook-dispatcher': 'dispatcher' };
+  const APP: Record<string, Service> = { gateway: 'gateway', worker: 'worker', 'worker-gpu': 'worker', 'webhook-dispatcher': 'dispatcher', postprocess: 'postprocess' };
   const STORAGE_USERS = ['gateway', 'worker', 'worker-gpu'];
 
   it('parses as one document and validates against the Compose Specification schema (after interpolation)', () => {
@@ -344,7 +354,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('has the services, with the GPU worker alone behind the profile gpu', () => {
-    expect(Object.keys(services).sort()).toEqual(['gateway', 'minio', 'minio-init', 'prometheus', 'redis', 'webhook-dispatcher', 'worker', 'worker-gpu']);
+    expect(Object.keys(services).sort()).toEqual(['gateway', 'minio', 'minio-init', 'postprocess', 'prometheus', 'redis', 'webhook-dispatcher', 'worker', 'worker-gpu']);
     expect(services['worker-gpu'].profiles).toEqual(['gpu']);
     for (const name of Object.keys(services)) if (name !== 'worker-gpu') expect([name, services[name].profiles]).toEqual([name, undefined]);
   });
@@ -405,6 +415,8 @@ describe('docker-compose.yml', () => {
     }
     const dispatcher = loadDispatcherConfig(composeEnv(services['webhook-dispatcher']));
     expect([dispatcher.HEALTH_HOST, dispatcher.HEALTH_PORT]).toEqual(['0.0.0.0', 9466]);
+    const postprocess = loadPostprocessConfig(composeEnv(services.postprocess));
+    expect([postprocess.HEALTH_HOST, postprocess.HEALTH_PORT]).toEqual(['0.0.0.0', 9467]);
     expect(services.worker.deploy.replicas).toBe(1);
   });
 
@@ -440,11 +452,11 @@ describe('docker-compose.yml', () => {
     expect(services.minio.healthcheck).toBeDefined();
   });
 
-  it('keeps Redis, MinIO and the workers on the internal network; the gateway, dispatcher and Prometheus also on edge', () => {
+  it('keeps Redis, MinIO and the workers on the internal network; the gateway, dispatcher, postprocess and Prometheus also on edge', () => {
     expect(compose.networks.backend.internal).toBe(true);
     expect(compose.networks.edge?.internal).toBeUndefined();
     for (const name of ['redis', 'minio', 'minio-init', 'worker', 'worker-gpu']) expect([name, services[name].networks]).toEqual([name, ['backend']]);
-    for (const name of ['gateway', 'webhook-dispatcher', 'prometheus']) expect([name, [...services[name].networks].sort()]).toEqual([name, ['backend', 'edge']]);
+    for (const name of ['gateway', 'webhook-dispatcher', 'postprocess', 'prometheus']) expect([name, [...services[name].networks].sort()]).toEqual([name, ['backend', 'edge']]);
   });
 
   it('hardens every container: read-only root with a /tmp tmpfs, no new privileges, no capabilities', () => {
@@ -571,9 +583,11 @@ function resolvePort(container: Json, port: number | string): number {
   return named.containerPort;
 }
 
-const DEPLOYMENT_OF: Record<Service, string> = { gateway: 'talkie-gateway', worker: 'talkie-worker', dispatcher: 'talkie-webhook-dispatcher' };
-const IMAGE_OF: Record<Service, string> = { gateway: 'talkie/gateway:0.1.0', worker: 'talkie/worker:0.1.0', dispatcher: 'talkie/webhook-dispatcher:0.1.0' };
-const SERVICES: Service[] = ['gateway', 'worker', 'dispatcher'];
+const DEPLOYMENT_OF: Record<Service, string> = { gateway: 'talkie-gateway', worker: 'talkie-worker', dispatcher: 'talkie-webhook-dispatcher', postprocess: 'talkie-postprocess' };
+const IMAGE_OF: Record<Service, string> = { gateway: 'talkie/gateway:0.1.0', worker: 'talkie/worker:0.1.0', dispatcher: 'talkie/webhook-dispatcher:0.1.0', postprocess: 'talkie/postprocess:0.1.0' };
+const SERVICES: Service[] = ['gateway', 'worker', 'dispatcher', 'postprocess'];
+/** the apps that read and write uploads (the others never touch storage) */
+const STORAGE_SERVICES: ReadonlySet<Service> = new Set(['gateway', 'worker']);
 
 /** The service's config as a deployment gives it (secrets replaced by sample values). */
 function deployedConfig(objects: Json[], service: Service) {
@@ -621,7 +635,7 @@ function checkAppEnv(objects: Json[]) {
     const names = [...Object.keys(env), ...secrets.map((s) => s.name)];
     expect([service, unknownEnvNames(service, names)]).toEqual([service, []]);
     expect([service, missingEnvNames(service, names)]).toEqual([service, []]);
-    if (service !== 'dispatcher') checkStorageEnv({ ...env, ...Object.fromEntries(secrets.map((s) => [s.name, 'x'.repeat(20)])) });
+    if (STORAGE_SERVICES.has(service)) checkStorageEnv({ ...env, ...Object.fromEntries(secrets.map((s) => [s.name, 'x'.repeat(20)])) });
     expect(container.image).toBeDefined();
   }
 }
@@ -697,7 +711,7 @@ describe('k8s/', () => {
 
   it('has ConfigMaps whose every key is read by every service that loads them', () => {
     const maps = base.filter((o) => o.kind === 'ConfigMap');
-    expect(maps.map((m) => m.metadata.name).sort()).toEqual(['talkie-common', 'talkie-dispatcher', 'talkie-gateway', 'talkie-storage', 'talkie-worker']);
+    expect(maps.map((m) => m.metadata.name).sort()).toEqual(['talkie-common', 'talkie-dispatcher', 'talkie-gateway', 'talkie-postprocess', 'talkie-storage', 'talkie-worker']);
     for (const map of maps) {
       const users = SERVICES.filter((service) =>
         byKind(base, 'Deployment', DEPLOYMENT_OF[service]).spec.template.spec.containers[0].envFrom.some((f: Json) => f.configMapRef.name === map.metadata.name),
@@ -747,6 +761,8 @@ describe('k8s/', () => {
     expect(secrets).toEqual([{ name: 'JWT_SECRET', secret: 'talkie-secrets', key: 'JWT_SECRET' }]);
     expect(containerEnv(base, appContainer('talkie-worker')).secrets).toEqual([]);
     expect(containerEnv(base, appContainer('talkie-webhook-dispatcher')).secrets).toEqual([]);
+    // the LLM's key, optional (local LLMs need none), from its own Secret
+    expect(containerEnv(base, appContainer('talkie-postprocess')).secrets).toEqual([{ name: 'LLM_API_KEY', secret: 'talkie-llm', key: 'LLM_API_KEY', optional: true }]);
   });
 
   it("probes the gateway on its ops port (named metrics), and routes the Service to PORT", () => {
@@ -767,6 +783,7 @@ describe('k8s/', () => {
   it.each([
     ['worker', 9465],
     ['dispatcher', 9466],
+    ['postprocess', 9467],
   ] as const)("probes the %s on HEALTH_PORT's value, served beyond the pod's loopback", (service, port) => {
     const { container, config } = deployedConfig(base, service);
     expect(config.HEALTH_PORT).toBe(port);
@@ -782,7 +799,7 @@ describe('k8s/', () => {
   });
 
   it('hardens every Deployment and StatefulSet container', () => {
-    expect(workloads.length).toBe(4);
+    expect(workloads.length).toBe(5);
     for (const workload of workloads) {
       const pod = workload.spec.template.spec;
       expect([workload.metadata.name, pod.automountServiceAccountToken]).toEqual([workload.metadata.name, false]);
@@ -977,14 +994,25 @@ describe('k8s/', () => {
       expect(policy.spec.egress.some(isDns)).toBe(true);
     });
 
-    it('Redis: in from the three apps (and the KEDA operator that reads the wait list) only; no egress', () => {
+    it('postprocess: out on 443 to the LLM endpoint, plus Redis and DNS; in from monitoring on HEALTH_PORT', () => {
+      const { config } = deployedConfig(base, 'postprocess');
+      const policy = policyFor(podLabels(base, 'postprocess'));
+      expect(policy.spec.ingress.map((r: Json) => [r.from.map(nsOf), ports(r)])).toEqual([[['monitoring'], [`TCP/${config.HEALTH_PORT}`]]]);
+      expect(policy.spec.egress).toHaveLength(3);
+      const https = policy.spec.egress.find((r: Json) => r.to.every((p: Json) => p.ipBlock));
+      expect(ports(https)).toEqual(['TCP/443']);
+      expect(policy.spec.egress.some(isRedis)).toBe(true);
+      expect(policy.spec.egress.some(isDns)).toBe(true);
+    });
+
+    it('Redis: in from the four apps (and the KEDA operator that reads the wait list) only; no egress', () => {
       const policy = policyFor(redisLabels);
       expect(policy.spec.ingress).toHaveLength(1);
       const [rule] = policy.spec.ingress;
       expect(ports(rule)).toEqual([`TCP/${redisPort}`]);
       const local = rule.from.filter((p: Json) => !p.namespaceSelector);
       for (const service of SERVICES) expect([service, local.filter((p: Json) => selects(p.podSelector, podLabels(base, service))).length]).toEqual([service, 1]);
-      expect(local).toHaveLength(3);
+      expect(local).toHaveLength(SERVICES.length);
       expect(rule.from.filter((p: Json) => p.namespaceSelector).map(nsOf)).toEqual(['keda']);
       expect(policy.spec.egress).toEqual([]);
     });
@@ -1141,8 +1169,8 @@ function runtimeWorkspaces(pkgDir: string, seen = new Set<string>()): Set<string
 }
 
 const NODE_IMAGE = 'node:20.19-bookworm-slim';
-const DOCKER_DIRS = { gateway: 'gateway', worker: 'worker', dispatcher: 'webhook-dispatcher' } as const;
-const OPS_PORT = { gateway: 9464, worker: 9465, dispatcher: 9466 } as const;
+const DOCKER_DIRS = { gateway: 'gateway', worker: 'worker', dispatcher: 'webhook-dispatcher', postprocess: 'postprocess' } as const;
+const OPS_PORT = { gateway: 9464, worker: 9465, dispatcher: 9466, postprocess: 9467 } as const;
 
 describe.each(Object.entries(DOCKER_DIRS) as [Service, string][])('services/%s Dockerfile', (service, dir) => {
   const file = path.join(ROOT, 'services', dir, 'Dockerfile');
@@ -1216,7 +1244,7 @@ describe.each(Object.entries(DOCKER_DIRS) as [Service, string][])('services/%s D
     expect(dists.sort()).toEqual([...needed, `services/${dir}`].sort());
   });
 
-  if (service === 'dispatcher') {
+  if (service === 'dispatcher' || service === 'postprocess') {
     it('carries no ffmpeg and no model runtime', () => {
       expect(ops('RUN').join(' ')).not.toMatch(/apt-get/);
       expect(ops('COPY').join(' ')).not.toMatch(/inference|demo-model|media/);
@@ -1273,6 +1301,7 @@ describe('deploy/prometheus/prometheus.yml', () => {
     expect(targets.worker).toBe(loadWorkerConfig(composeEnv(compose.services.worker)).HEALTH_PORT);
     expect(targets['worker-gpu']).toBe(loadWorkerConfig(composeEnv(compose.services['worker-gpu'])).HEALTH_PORT);
     expect(targets['webhook-dispatcher']).toBe(loadDispatcherConfig(composeEnv(compose.services['webhook-dispatcher'])).HEALTH_PORT);
+    expect(targets.postprocess).toBe(loadPostprocessConfig(composeEnv(compose.services.postprocess)).HEALTH_PORT);
     for (const name of Object.keys(targets)) expect(compose.services[name]).toBeDefined();
     for (const job of jobs) expect(job.metrics_path).toBe('/metrics');
     // the file compose mounts

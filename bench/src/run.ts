@@ -15,6 +15,7 @@ import { e2eRow } from './rows/e2e';
 import { inferenceRow } from './rows/inference';
 import { ingestRow } from './rows/ingest';
 import { isolationRow } from './rows/isolation';
+import { mouthTrackingRow } from './rows/mouth-tracking';
 import { preprocessRow } from './rows/preprocess';
 import { queueRow } from './rows/queue';
 import { scaleOutRow } from './rows/scale-out';
@@ -34,7 +35,7 @@ writes bench/results/latest.json (and latest.md). Uses Redis databases ${BENCH_D
  * The order rows run in: the quiet, in-process ones first (nothing else running), then the ones
  * that start services. The table is printed in row order.
  */
-const ROWS: RowSpec[] = [preprocessRow, inferenceRow, queueRow, throughputRow, ingestRow, isolationRow, e2eRow, scaleOutRow];
+const ROWS: RowSpec[] = [preprocessRow, inferenceRow, mouthTrackingRow, queueRow, throughputRow, ingestRow, isolationRow, e2eRow, scaleOutRow];
 
 const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
 

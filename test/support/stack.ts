@@ -13,6 +13,7 @@ export const ARTIFACTS = path.join(ROOT, 'test', '.artifacts');
 const GATEWAY_MAIN = path.join(ROOT, 'services', 'gateway', 'dist', 'main.js');
 const WORKER_MAIN = path.join(ROOT, 'services', 'worker', 'dist', 'main.js');
 const DISPATCHER_MAIN = path.join(ROOT, 'services', 'webhook-dispatcher', 'dist', 'main.js');
+const POSTPROCESS_MAIN = path.join(ROOT, 'services', 'postprocess', 'dist', 'main.js');
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -44,6 +45,8 @@ export interface StackOptions {
   workerEnv?: Record<string, string>;
   /** start the webhook dispatcher too, with this extra env */
   dispatcherEnv?: Record<string, string>;
+  /** start the postprocess service (LLM correction) too, with this extra env; its log is `postprocess` */
+  postprocessEnv?: Record<string, string>;
   /** name for log files under test/.artifacts/logs */
   name: string;
   /**
@@ -130,6 +133,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const healthPort = await freePort();
     healthPorts.push(healthPort);
     workers.push(launch(DISPATCHER_MAIN, 'dispatcher', { HEALTH_PORT: String(healthPort), ...options.dispatcherEnv }));
+  }
+  if (options.postprocessEnv) {
+    const healthPort = await freePort();
+    healthPorts.push(healthPort);
+    workers.push(launch(POSTPROCESS_MAIN, 'postprocess', { HEALTH_PORT: String(healthPort), ...options.postprocessEnv }));
   }
   const baseUrl = `http://127.0.0.1:${port}`;
 

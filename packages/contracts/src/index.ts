@@ -3,3 +3,5 @@ export * from './errors';
 export * from './queue';
 export * from './auth';
 export * from './webhook';
+export * from './correction';
+export * from './media';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Correction } from './correction';
 
 /**
  * The states a client sees. BullMQ has more (waiting, delayed, prioritized, stalled…); they all map
@@ -33,6 +34,8 @@ export const TranscriptResult = z.object({
   /** frames fed to the model, after resampling to the model's frame rate */
   frames: z.number().int().nonnegative(),
   model: ModelInfo,
+  /** the LLM-corrected text, when the job asked for correction and it succeeded (`text` stays the raw reading) */
+  corrected_text: z.string().optional(),
 });
 export type TranscriptResult = z.infer<typeof TranscriptResult>;
 
@@ -48,5 +51,7 @@ export const JobResource = z.object({
   updated_at: z.iso.datetime(),
   result: TranscriptResult.optional(),
   error: JobError.optional(),
+  /** present when the job asked for LLM correction (`correct=true` or the tenant's default) */
+  correction: Correction.optional(),
 });
 export type JobResource = z.infer<typeof JobResource>;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Sha256Hex } from './media';
 import { JobId } from './job';
 
 /**
@@ -9,6 +10,8 @@ export const QUEUE_PREFIX = '{talkie}';
 export const QUEUES = {
   transcribe: 'transcribe',
   webhooks: 'webhooks',
+  /** LLM correction of finished transcripts, by the postprocess service (never the GPU worker) */
+  postprocess: 'postprocess',
 } as const;
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 
@@ -21,5 +24,20 @@ export const TranscribePayload = z.object({
   upload_key: z.string().min(1),
   /** size of the upload in bytes, as stored */
   upload_bytes: z.number().int().nonnegative(),
+  /** SHA-256 of the upload as the gateway received and probed it (see ProbeMemo) */
+  upload_sha256: Sha256Hex.optional(),
+  /** hand the transcript to the postprocess queue for LLM correction instead of completing the job */
+  correct: z.boolean().optional(),
 });
 export type TranscribePayload = z.infer<typeof TranscribePayload>;
+
+/**
+ * Payload of a `postprocess` queue job. Only ids: the raw transcript is read from the job record,
+ * and nothing secret (the LLM's key stays in the postprocess service's environment).
+ */
+export const PostprocessPayload = z.object({
+  v: z.literal(1),
+  job_id: JobId,
+  tenant: z.string().min(1).max(256),
+});
+export type PostprocessPayload = z.infer<typeof PostprocessPayload>;

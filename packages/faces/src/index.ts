@@ -1,1 +1,26 @@
-export {};
+export * from './face-package';
+// issue 10: face-api's weights converted to ONNX, and the pure-TS decoding around the models
+export * from './convert';
+export {
+  decodeTinyYolo,
+  nonMaxSuppression,
+  decodeLandmarks,
+  faceCrop,
+  toModelInput,
+  type TinyYoloOptions,
+  type GridTensor,
+  type LandmarkDecodeOptions,
+  type RgbImage,
+  type InputSpec,
+} from './detect';
+// issues 5 and 10: the ONNX runners, the mouth tracker and the synthetic face package
+export * from './runtime/image';
+export * from './runtime/face-models';
+export * from './tracking/alignment';
+export * from './tracking/landmark-series';
+export * from './tracking/mouth-tracker';
+export * from './synthetic/ring-face-model';
+export * from './synthetic/moving-mouth-fixture';
+export * from './runtime/png';
+export * from './tracking/face-package-dir';
+export * from './tracking/roi-report';

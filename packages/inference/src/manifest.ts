@@ -36,6 +36,20 @@ export const ModelManifest = z
         scale: z.object({ width: z.number().int().positive(), height: z.number().int().positive() }).optional(),
       }),
       z.object({ mode: z.literal('full') }),
+      z.object({
+        /**
+         * track the mouth with a face package (landmarks, smoothing, similarity alignment to a
+         * reference face), cut a `crop`-sized mouth crop, then take its centred input-sized part
+         * (Auto-AVSR: 96×96, then 88×88)
+         */
+        mode: z.literal('landmarks'),
+        /** face package folder inside this package; unset: `FACE_MODEL_DIR`, else the converted face-api package */
+        face_package: z
+          .string()
+          .refine((p) => !path.isAbsolute(p) && !p.split(/[\\/]/).includes('..'), 'must be a path inside the package')
+          .optional(),
+        crop: z.object({ width: z.number().int().positive().max(1024), height: z.number().int().positive().max(1024) }).default({ width: 96, height: 96 }),
+      }),
     ]),
     /** applied to pixel/255: (x - mean) / std */
     normalize: z.object({ mean: z.number(), std: z.number().positive() }),
@@ -49,11 +63,48 @@ export const ModelManifest = z
       blank: z.number().int().nonnegative(),
       /** a token that separates words (`|`), or a prefix that starts one (SentencePiece `▁`) */
       word_delimiter: z.string().min(1),
+      /**
+       * the encoder's second output, (N, T, D) features for an attention decoder (`decoder`); the
+       * CTC output above is then the encoder's CTC head
+       */
+      features: z.string().min(1).optional(),
     }),
+    /**
+     * An attention decoder run one step at a time (ESPnet's `forward_one_step`): `tokens` (int64
+     * [B, L], starting with `sos`) and `memory` (the encoder features, float [B, T, D]) in, `output`
+     * ([B, vocab], the next token's scores over the same token list) out. Used by `decoding.method`
+     * `joint`.
+     */
+    decoder: z
+      .object({
+        model_file: z
+          .string()
+          .refine((p) => !path.isAbsolute(p) && !p.split(/[\\/]/).includes('..'), 'must be a path inside the package'),
+        inputs: z.object({ tokens: z.string().min(1), memory: z.string().min(1) }),
+        output: z.string().min(1),
+        /** whether `output` is already log-probabilities; raw logits otherwise */
+        log_probs: z.boolean(),
+        /**
+         * `shared`: the graph broadcasts one (1, T, D) memory over the B hypotheses (cheaper: no copy
+         * per hypothesis); `per_hypothesis`: it wants (B, T, D), as an ESPnet export does
+         */
+        memory_batch: z.enum(['shared', 'per_hypothesis']),
+        /** start and end of sentence; ESPnet uses one token for both, the last of the list */
+        sos: z.number().int().nonnegative(),
+        eos: z.number().int().nonnegative(),
+      })
+      .optional(),
     decoding: z
       .object({
-        method: z.enum(['greedy', 'beam']).default('beam'),
+        /** `joint`: attention beam search rescored by CTC prefix scores (needs `decoder`) */
+        method: z.enum(['greedy', 'beam', 'joint']).default('beam'),
         beam_width: z.number().int().min(1).max(256).default(8),
+        /** joint decoding: λ in (1 − λ)·attention + λ·CTC (Auto-AVSR: 0.1); 1 is CTC scores only */
+        ctc_weight: z.number().min(0).max(1).optional(),
+        /** joint decoding: added to a hypothesis' score per token (ESPnet's `penalty`); 0 when unset */
+        length_bonus: z.number().min(-100).max(100).optional(),
+        /** joint decoding: most tokens as a fraction of the encoder's steps; 0 or unset: the steps themselves */
+        max_length_ratio: z.number().min(0).max(1).optional(),
       })
       .default({ method: 'beam', beam_width: 8 }),
   })
@@ -61,11 +112,39 @@ export const ModelManifest = z
     if (m.output.blank >= m.output.tokens.length) {
       ctx.addIssue({ code: 'custom', path: ['output', 'blank'], message: 'must index into tokens' });
     }
+    checkDecoder(m, ctx);
     if (m.roi.mode === 'center' && m.roi.scale && (m.roi.scale.width < m.input.width || m.roi.scale.height < m.input.height)) {
       ctx.addIssue({ code: 'custom', path: ['roi', 'scale'], message: 'must be at least the input size' });
     }
+    if (m.roi.mode === 'landmarks' && (m.roi.crop.width < m.input.width || m.roi.crop.height < m.input.height)) {
+      ctx.addIssue({ code: 'custom', path: ['roi', 'crop'], message: 'must be at least the input size' });
+    }
   });
 export type ModelManifest = z.infer<typeof ModelManifest>;
+
+/** The decoder and joint-decoding fields that only make sense together (issue 5). */
+function checkDecoder(
+  m: { output: { tokens: string[]; blank: number; features?: string }; decoder?: { sos: number; eos: number }; decoding: { method: string; ctc_weight?: number } },
+  ctx: z.RefinementCtx,
+): void {
+  const { decoder, decoding, output } = m;
+  if (decoder) {
+    for (const key of ['sos', 'eos'] as const) {
+      if (decoder[key] >= output.tokens.length || decoder[key] === output.blank) {
+        ctx.addIssue({ code: 'custom', path: ['decoder', key], message: 'must index into tokens, and not be the blank' });
+      }
+    }
+    if (!output.features) {
+      ctx.addIssue({ code: 'custom', path: ['output', 'features'], message: 'required with a decoder: the encoder output it reads as memory' });
+    }
+  }
+  if (decoding.method === 'joint') {
+    if (!decoder) ctx.addIssue({ code: 'custom', path: ['decoding', 'method'], message: 'joint decoding needs a decoder' });
+    if (decoding.ctc_weight === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['decoding', 'ctc_weight'], message: 'required for joint decoding' });
+    }
+  }
+}
 
 export class ManifestError extends Error {
   override name = 'ManifestError';
@@ -75,6 +154,8 @@ export interface ModelPackage {
   dir: string;
   manifest: ModelManifest;
   modelPath: string;
+  /** the attention decoder's ONNX file, when the manifest has a `decoder` */
+  decoderPath?: string;
 }
 
 /** Reads and validates `<dir>/model.json`; every problem is reported at once, with the file named. */
@@ -97,5 +178,11 @@ export async function loadModelPackage(dir: string): Promise<ModelPackage> {
     const issues = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n');
     throw new ManifestError(`model package ${dir}: invalid model.json\n${issues}`);
   }
-  return { dir, manifest: parsed.data, modelPath: path.join(dir, parsed.data.model_file) };
+  const { decoder } = parsed.data;
+  return {
+    dir,
+    manifest: parsed.data,
+    modelPath: path.join(dir, parsed.data.model_file),
+    ...(decoder ? { decoderPath: path.join(dir, decoder.model_file) } : {}),
+  };
 }

@@ -1,10 +1,16 @@
 import * as ort from 'onnxruntime-node';
+import { createSessionWithFallback, NoUsableProviderError, type ProviderFallback } from './execution-providers';
 import { loadModelPackage, ManifestError, type ModelPackage } from './manifest';
+import { DecoderSession, type EncoderFeatures } from './decoder-session';
 
 export interface SessionOptions {
   /** in order of preference, e.g. ['cuda', 'cpu'] */
   executionProviders?: string[];
   intraOpThreads?: number;
+  /** ONNX Runtime inter-op threads (parallel execution of independent graph branches) */
+  interOpThreads?: number;
+  /** GPU index for cuda/tensorrt/dml */
+  deviceId?: number;
 }
 
 /**
@@ -19,18 +25,25 @@ export class ModelSession {
     readonly loadMs: number,
   ) {}
 
+  /** what EXECUTION_PROVIDERS asked for; `executionProviders` is what the session runs with */
+  requestedProviders: string[] = [];
+  /** providers given up on at load, with ONNX Runtime's reason (logged, in /readyz and metrics) */
+  providerFallbacks: ProviderFallback[] = [];
+  /** the package's attention decoder, when its manifest has one (joint CTC/attention decoding) */
+  decoder?: DecoderSession;
+
   static async load(dir: string, options: SessionOptions = {}): Promise<ModelSession> {
     const started = performance.now();
     const pkg = await loadModelPackage(dir);
     const providers = options.executionProviders?.length ? options.executionProviders : ['cpu'];
     let session: ort.InferenceSession;
+    let fallbacks: ProviderFallback[] = [];
+    let active = providers;
     try {
-      session = await ort.InferenceSession.create(pkg.modelPath, {
-        executionProviders: providers,
-        graphOptimizationLevel: 'all',
-        ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
-      });
+      // a provider that cannot be loaded here (no CUDA libraries) is dropped for the next one
+      ({ session, fallbacks, active } = await createSessionWithFallback(pkg.modelPath, providers, options));
     } catch (err) {
+      if (err instanceof NoUsableProviderError) throw err;
       throw new ManifestError(`model package ${dir}: ONNX Runtime could not load ${pkg.manifest.model_file}: ${(err as Error).message}`);
     }
     const { input, output } = pkg.manifest;
@@ -40,13 +53,19 @@ export class ModelSession {
     if (!session.outputNames.includes(output.name)) {
       throw new ManifestError(`model package ${dir}: the graph has no output "${output.name}" (it has ${session.outputNames.join(', ')})`);
     }
-    const model = new ModelSession(pkg, session, providers, 0);
+    const decoder = await loadDecoder(pkg, session, active, options);
+    const model = new ModelSession(pkg, session, active, 0);
+    model.decoder = decoder;
     await model.warmUp();
-    return new ModelSession(pkg, session, providers, performance.now() - started);
+    const loaded = new ModelSession(pkg, session, active, performance.now() - started);
+    loaded.requestedProviders = [...providers];
+    loaded.providerFallbacks = fallbacks;
+    loaded.decoder = decoder;
+    return loaded;
   }
 
   /** Runs the model on `frames` normalised frames; returns (steps × vocab) scores. */
-  async run(input: Float32Array, frames: number): Promise<{ data: Float32Array; steps: number; vocab: number }> {
+  async run(input: Float32Array, frames: number): Promise<{ data: Float32Array; steps: number; vocab: number; features?: EncoderFeatures }> {
     const { input: spec, output } = this.pkg.manifest;
     const tensor = new ort.Tensor('float32', input, [1, 1, frames, spec.height, spec.width]);
     const results = await this.session.run({ [spec.name]: tensor });
@@ -58,7 +77,35 @@ export class ModelSession {
     if (vocab !== output.tokens.length) {
       throw new ManifestError(`output "${output.name}" has ${vocab} classes but the manifest lists ${output.tokens.length} tokens`);
     }
-    return { data: out.data as Float32Array, steps, vocab };
+    const features = output.features ? featuresOf(results[output.features], output.features, steps) : undefined;
+    return { data: out.data as Float32Array, steps, vocab, ...(features ? { features } : {}) };
+  }
+
+  /**
+   * Runs several clips as one batch (N, 1, T, H, W), T the longest clip: shorter clips are padded at
+   * the end with zeros (the normalised mean grey) and the output steps of the padding are dropped, so
+   * each clip gets `steps` rows as at batch size 1. Steps per frame come from the output's own ratio
+   * (models that downsample in time give fewer steps than frames). Padding is exact only for models
+   * whose outputs do not look at later frames; callers batch only what `probe` showed to be exact.
+   */
+  async runBatch(items: Array<{ input: Float32Array; frames: number }>): Promise<Array<{ data: Float32Array; steps: number; vocab: number }>> {
+    const { input: spec, output } = this.pkg.manifest;
+    const frameSize = spec.width * spec.height;
+    const longest = Math.max(...items.map((item) => item.frames));
+    const batch = new Float32Array(items.length * longest * frameSize);
+    items.forEach((item, i) => batch.set(item.input.subarray(0, item.frames * frameSize), i * longest * frameSize));
+    const tensor = new ort.Tensor('float32', batch, [items.length, 1, longest, spec.height, spec.width]);
+    const results = await this.session.run({ [spec.name]: tensor });
+    const out = results[output.name];
+    const [n, steps, vocab] = out.dims;
+    if (out.dims.length !== 3 || n !== items.length || vocab !== output.tokens.length) {
+      throw new ManifestError(`output "${output.name}" has shape [${out.dims.join(', ')}], expected [${items.length}, T, ${output.tokens.length}]`);
+    }
+    const data = out.data as Float32Array;
+    return items.map((item, i) => {
+      const own = steps === longest ? item.frames : Math.min(steps, Math.ceil((item.frames * steps) / longest - 1e-9));
+      return { data: data.slice(i * steps * vocab, (i * steps + own) * vocab), steps: own, vocab };
+    });
   }
 
   /** One second of grey frames through the graph: loads kernels now, and checks the output shape
@@ -66,10 +113,35 @@ export class ModelSession {
   private async warmUp(): Promise<void> {
     const { input, frame_rate } = this.pkg.manifest;
     const frames = Math.max(1, Math.round(frame_rate));
-    await this.run(new Float32Array(frames * input.width * input.height), frames);
+    const out = await this.run(new Float32Array(frames * input.width * input.height), frames);
+    const { decoder } = this.pkg.manifest;
+    if (this.decoder && decoder && out.features) await this.decoder.step([[decoder.sos]], out.features);
   }
 
   async release(): Promise<void> {
     await this.session.release();
+    await this.decoder?.release();
+  }
+}
+
+/** The encoder's features output, checked against its CTC output's steps (issue 5). */
+function featuresOf(tensor: ort.Tensor | undefined, name: string, steps: number): EncoderFeatures {
+  if (!tensor || tensor.dims.length !== 3 || tensor.dims[0] !== 1 || tensor.dims[1] !== steps) {
+    throw new ManifestError(`output "${name}" has shape [${tensor?.dims.join(', ') ?? ''}], expected [1, ${steps}, D]`);
+  }
+  return { data: tensor.data as Float32Array, steps, dim: tensor.dims[2] };
+}
+
+/** The features output and the decoder of a package with one, loaded on the encoder's providers. */
+async function loadDecoder(pkg: ModelPackage, session: ort.InferenceSession, providers: string[], options: SessionOptions): Promise<DecoderSession | undefined> {
+  const { output } = pkg.manifest;
+  if (output.features && !session.outputNames.includes(output.features)) {
+    throw new ManifestError(`model package ${pkg.dir}: the graph has no output "${output.features}" (it has ${session.outputNames.join(', ')})`);
+  }
+  if (!pkg.decoderPath) return undefined;
+  try {
+    return await DecoderSession.load(pkg.decoderPath, pkg.manifest, providers, options);
+  } catch (err) {
+    throw err instanceof ManifestError ? new ManifestError(`model package ${pkg.dir}: ${err.message}`) : err;
   }
 }

@@ -1,9 +1,13 @@
 import type { RoiFilter } from '@talkie/media';
 import type { ModelManifest } from './manifest';
 
-/** The ffmpeg-side ROI for a manifest: the crop is always the model's input size. */
+/**
+ * The ffmpeg-side ROI for a manifest: the crop is always the model's input size. `landmarks` has
+ * none: the mouth tracker (`@talkie/faces`) cuts those crops.
+ */
 export function roiFilterFor(manifest: ModelManifest): RoiFilter {
   const { width, height } = manifest.input;
+  if (manifest.roi.mode === 'landmarks') throw new Error('the landmarks ROI is cut by the mouth tracker, not by an ffmpeg filter');
   if (manifest.roi.mode === 'full') return { mode: 'full', width, height };
   return { mode: 'center', width, height, ...(manifest.roi.scale ? { scale: manifest.roi.scale } : {}) };
 }

@@ -1,3 +1,5 @@
+import type { ChildProcess } from 'node:child_process';
+import type { PassThrough } from 'node:stream';
 import ffmpeg from 'fluent-ffmpeg';
 import { TalkieError } from '@talkie/contracts';
 import { DEMUXER_ALLOW_LIST } from './probe';
@@ -21,6 +23,12 @@ export interface DecodeOptions {
   /** called with the number of frames decoded so far, at most every `progressEveryFrames` */
   onFrames?: (frames: number) => void;
   progressEveryFrames?: number;
+  /**
+   * decode only this part of the input, in seconds (long videos, one window per job): input seeking
+   * (`-ss` before `-i`) jumps to the keyframe before `startS` and decodes from there, exact to the
+   * frame since the frames are re-encoded; output times restart at 0. No `durationS`: to the end.
+   */
+  window?: { startS: number; durationS?: number };
 }
 
 export interface DecodedFrames {
@@ -58,25 +66,126 @@ export function buildVideoFilter(fps: number, roi: RoiFilter): string {
  */
 export function decodeFrames(file: string, options: DecodeOptions): Promise<DecodedFrames> {
   const { width, height } = options.roi;
-  const frameBytes = width * height;
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  return runRawDecode(file, options, {
+    filter: buildVideoFilter(options.fps, options.roi),
+    pixFmt: 'gray',
+    frameBytes: width * height,
+    demuxers: DEMUXER_ALLOW_LIST,
+    onData: (chunk) => {
+      chunks.push(chunk);
+      bytes += chunk.length;
+    },
+  }).then((count) => {
+    const pixels = Buffer.concat(chunks, bytes);
+    return { pixels: new Uint8Array(pixels.buffer, pixels.byteOffset, count * width * height), count, width, height, fps: options.fps };
+  });
+}
+
+export interface RgbStreamOptions {
+  ffmpeg: string;
+  /** the model's frame rate: the video is resampled to it */
+  fps: number;
+  /** output size in pixels (see `boundedFrameSize`) */
+  width: number;
+  height: number;
+  maxFrames: number;
+  timeoutMs: number;
+  signal?: AbortSignal;
+  /**
+   * demuxers ffmpeg may use; the upload allow-list by default. Operator tools reading their own
+   * files (e.g. GRID's MPEG-PS `.mpg`) may add more.
+   */
+  demuxers?: readonly string[];
+  /** decode only this part of the input, as `DecodeOptions.window` */
+  window?: DecodeOptions['window'];
+}
+
+/**
+ * The size to decode a `width`×`height` video at so that its longer side is at most `maxSide`,
+ * keeping the aspect ratio; even numbers, as most scalers prefer.
+ */
+export function boundedFrameSize(width: number, height: number, maxSide: number): { width: number; height: number } {
+  const scale = Math.min(1, maxSide / Math.max(width, height));
+  const even = (v: number) => Math.max(2, 2 * Math.round((v * scale) / 2));
+  return { width: even(width), height: even(height) };
+}
+
+/**
+ * Decodes the first video stream to packed RGB frames (3 bytes per pixel) of `width`×`height` at
+ * `fps`, handing each frame to `onFrame` in order as it arrives. The frame's buffer is only valid
+ * during the call. While the promise `onFrame` returns is pending, ffmpeg's output is paused, so a
+ * slow consumer (a face detector) bounds memory to one pipe's worth of frames, whatever the
+ * video's length. Resolves with the number of frames.
+ */
+export function streamRgbFrames(
+  file: string,
+  options: RgbStreamOptions,
+  onFrame: (rgb: Uint8Array, index: number) => void | Promise<void>,
+): Promise<number> {
+  const frameBytes = options.width * options.height * 3;
+  let pending: Buffer = Buffer.alloc(0);
+  let index = 0;
+  return runRawDecode(file, options, {
+    // fit inside width×height keeping the aspect ratio, centred: a video whose rotation ffmpeg
+    // applies on decode (phones' portrait clips) comes out letterboxed, never squashed
+    filter:
+      `fps=${options.fps},scale=${options.width}:${options.height}:flags=area:force_original_aspect_ratio=decrease,` +
+      `pad=${options.width}:${options.height}:(ow-iw)/2:(oh-ih)/2,format=rgb24`,
+    pixFmt: 'rgb24',
+    frameBytes,
+    demuxers: options.demuxers ?? DEMUXER_ALLOW_LIST,
+    onData: async (chunk) => {
+      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+      let offset = 0;
+      while (pending.length - offset >= frameBytes) {
+        const frame = new Uint8Array(pending.buffer, pending.byteOffset + offset, frameBytes);
+        offset += frameBytes;
+        await onFrame(frame, index++);
+      }
+      if (offset) pending = Buffer.from(pending.subarray(offset));
+    },
+  });
+}
+
+interface RawDecodeSpec {
+  filter: string;
+  pixFmt: string;
+  frameBytes: number;
+  demuxers: readonly string[];
+  /** each chunk of raw output; a returned promise pauses ffmpeg's output until it settles */
+  onData: (chunk: Buffer) => void | Promise<void>;
+}
+
+/**
+ * Runs ffmpeg to raw frames of one pixel format and hands its output on; resolves with the number
+ * of whole frames. No shell, local files only, killed on timeout, abort or past `maxFrames`.
+ */
+function runRawDecode(
+  file: string,
+  options: Pick<DecodeOptions, 'ffmpeg' | 'maxFrames' | 'timeoutMs' | 'signal' | 'onFrames' | 'progressEveryFrames' | 'window'>,
+  spec: RawDecodeSpec,
+): Promise<number> {
+  const { frameBytes } = spec;
   const maxBytes = options.maxFrames * frameBytes;
   const progressEvery = options.progressEveryFrames ?? 25;
 
-  return new Promise<DecodedFrames>((resolve, reject) => {
-    const chunks: Buffer[] = [];
+  return new Promise<number>((resolve, reject) => {
     let bytes = 0;
     let lastReported = 0;
     let failure: TalkieError | undefined;
     let settled = false;
+    let consuming: Promise<void> = Promise.resolve();
 
     const command = ffmpeg(file)
       .setFfmpegPath(options.ffmpeg)
-      .inputOptions(['-nostdin', '-protocol_whitelist', 'file', '-format_whitelist', DEMUXER_ALLOW_LIST.join(',')])
+      .inputOptions(['-nostdin', '-protocol_whitelist', 'file', '-format_whitelist', spec.demuxers.join(','), ...windowArgs(options.window)])
       .outputOptions([
         '-map', '0:v:0',
         '-an', '-sn', '-dn',
-        '-vf', buildVideoFilter(options.fps, options.roi),
-        '-pix_fmt', 'gray',
+        '-vf', spec.filter,
+        '-pix_fmt', spec.pixFmt,
         '-f', 'rawvideo',
       ]);
 
@@ -95,9 +204,14 @@ export function decodeFrames(file: string, options: DecodeOptions): Promise<Deco
       options.signal?.removeEventListener('abort', onAbort);
       if (failure) return reject(failure);
       if (err) return reject(new TalkieError('decode_failed', { cause: err }));
-      const pixels = Buffer.concat(chunks, bytes);
-      const count = Math.floor(bytes / frameBytes);
-      resolve({ pixels: new Uint8Array(pixels.buffer, pixels.byteOffset, count * frameBytes), count, width, height, fps: options.fps });
+      // ffmpeg has exited, but a paused consumer may not have seen the last chunks yet: wait for the
+      // output's end, then for the consumer to finish with them
+      outputEnded
+        .then(() => consuming)
+        .then(
+          () => (failure ? reject(failure) : resolve(Math.floor(bytes / frameBytes))),
+          (consumerError: unknown) => reject(failure ?? consumerError),
+        );
     };
 
     const timer = setTimeout(() => stop(new TalkieError('timeout', { retryable: true })), options.timeoutMs);
@@ -109,10 +223,25 @@ export function decodeFrames(file: string, options: DecodeOptions): Promise<Deco
       running = true;
       if (failure) command.kill('SIGKILL');
     });
-    command.on('error', (err: Error) => finish(err));
+    command.on('error', (err: Error) => {
+      // fluent-ffmpeg gives up 20 ms after the output pipe closes if it has not yet seen ffmpeg
+      // exit, which under load happens after a complete decode ("Output stream closed"): ffmpeg's
+      // own exit status says whether it finished.
+      const proc = (command as unknown as { ffmpegProc?: ChildProcess }).ffmpegProc;
+      if (!failure && proc && /Output stream closed/.test(err.message)) {
+        if (proc.exitCode !== null || proc.signalCode !== null) return finish(proc.exitCode === 0 ? undefined : err);
+        proc.once('exit', (code) => finish(code === 0 ? undefined : err));
+        return;
+      }
+      finish(err);
+    });
     command.on('end', () => finish());
 
-    const output = command.pipe();
+    const output = command.pipe() as PassThrough;
+    const outputEnded = new Promise<void>((resolveEnd) => {
+      output.once('end', resolveEnd);
+      output.once('close', resolveEnd);
+    });
     output.on('data', (chunk: Buffer) => {
       if (failure) return;
       bytes += chunk.length;
@@ -120,7 +249,22 @@ export function decodeFrames(file: string, options: DecodeOptions): Promise<Deco
         stop(new TalkieError('video_too_long'));
         return;
       }
-      chunks.push(chunk);
+      const handled = spec.onData(chunk);
+      if (handled) {
+        output.pause();
+        consuming = consuming.then(() => handled).then(
+          () => {
+            output.resume();
+          },
+          (consumerError: unknown) => {
+            if (consumerError instanceof TalkieError) stop(consumerError);
+            else stop(new TalkieError('processing_failed', { cause: consumerError }));
+            output.resume(); // drain what is left so ffmpeg can exit
+            throw consumerError;
+          },
+        );
+        consuming.catch(() => undefined); // reported through `failure`; never an unhandled rejection
+      }
       const frames = Math.floor(bytes / frameBytes);
       if (options.onFrames && frames - lastReported >= progressEvery) {
         lastReported = frames;
@@ -128,4 +272,14 @@ export function decodeFrames(file: string, options: DecodeOptions): Promise<Deco
       }
     });
   });
+}
+
+/** `-ss`/`-t` input options for a window; numbers as plain decimals (never exponent notation). */
+function windowArgs(window: DecodeOptions['window']): string[] {
+  if (!window) return [];
+  const seconds = (s: number) => {
+    if (!(Number.isFinite(s) && s >= 0)) throw new TalkieError('decode_failed', { message: 'Invalid decode window.' });
+    return s.toFixed(6);
+  };
+  return ['-ss', seconds(window.startS), ...(window.durationS !== undefined ? ['-t', seconds(window.durationS)] : [])];
 }

@@ -7,6 +7,8 @@ export type { VideoProbe };
 export interface ProbeOptions {
   ffprobe: string;
   timeoutMs?: number;
+  /** demuxers ffprobe may use; the upload allow-list by default (operator tools may add e.g. `mpeg`) */
+  demuxers?: readonly string[];
 }
 
 /**
@@ -45,7 +47,7 @@ export function probeVideo(file: string, options: ProbeOptions): Promise<VideoPr
   const args = [
     '-v', 'error',
     '-protocol_whitelist', 'file',
-    '-format_whitelist', DEMUXER_ALLOW_LIST.join(','),
+    '-format_whitelist', (options.demuxers ?? DEMUXER_ALLOW_LIST).join(','),
     '-print_format', 'json',
     '-show_format', '-show_streams',
     file,

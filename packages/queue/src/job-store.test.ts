@@ -130,4 +130,45 @@ describe('JobStore', () => {
     expect(resource).not.toHaveProperty('tenant');
     expect(resource).not.toHaveProperty('upload_key');
   });
+
+  describe('a job that asked for LLM correction (issue 8)', () => {
+    it('shows correction pending from creation, holds the raw result while processing, and completes with the correction', async () => {
+      const seen: string[] = [];
+      store.onTerminal(async (record) => void seen.push(record.status));
+      await store.create({ id: ID, tenant: 'acme', upload_key: 'uploads/x', correct: true });
+      expect(toJobResource((await store.get(ID))!).correction).toEqual({ status: 'pending' });
+      await store.markProcessing(ID);
+      expect(await store.holdForCorrection(ID, RESULT)).toBe('applied');
+      const held = (await store.get(ID))!;
+      expect([held.status, held.progress, held.result]).toEqual(['processing', 95, RESULT]);
+      expect(toJobResource(held)).not.toHaveProperty('result'); // not final: no result shown yet
+      expect(seen).toEqual([]); // and no terminal event (no webhook) yet
+      expect(await store.countActive('acme')).toBe(1);
+
+      const corrected = { ...RESULT, corrected_text: 'Hi.' };
+      const correction = { status: 'completed' as const, changes: [{ from: 'HI', to: 'Hi.' }], model: 'm' };
+      expect(await store.complete(ID, corrected, correction)).toBe('applied');
+      const resource = toJobResource((await store.get(ID))!);
+      expect(resource).toMatchObject({ status: 'completed', progress: 100, result: corrected, correction });
+      expect(seen).toEqual(['completed']);
+    });
+
+    it('refuses to hold a result for a job canceled meanwhile, and hides the correction of failed or canceled jobs', async () => {
+      await store.create({ id: ID, tenant: 'acme', upload_key: 'uploads/x', correct: true });
+      await store.markProcessing(ID);
+      await store.cancel(ID);
+      expect(await store.holdForCorrection(ID, RESULT)).toBe('terminal');
+      expect((await store.get(ID))!.result).toBeUndefined();
+      expect(toJobResource((await store.get(ID))!)).not.toHaveProperty('correction');
+      expect(await store.holdForCorrection('00000000-0000-4000-8000-000000000000', RESULT)).toBe('missing');
+    });
+
+    it('records no correction for a job that did not ask for one', async () => {
+      await store.create({ id: ID, tenant: 'acme', upload_key: 'uploads/x' });
+      await store.markProcessing(ID);
+      await store.complete(ID, RESULT);
+      expect(await redis.hexists(`talkie:job:${ID}`, 'correction')).toBe(0);
+      expect(toJobResource((await store.get(ID))!)).not.toHaveProperty('correction');
+    });
+  });
 });

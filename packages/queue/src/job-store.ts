@@ -3,6 +3,7 @@ import {
   isTerminal,
   JobResource,
   JobStatus,
+  type Correction,
   type JobError,
   type TranscriptResult,
 } from '@talkie/contracts';
@@ -20,6 +21,8 @@ export interface JobRecord {
   webhook_url?: string;
   result?: TranscriptResult;
   error?: JobError;
+  /** set when the job asked for LLM correction: `pending` from creation until the postprocess step ends */
+  correction?: Correction;
 }
 
 /** Called once, by whichever process moves a job into a terminal state. */
@@ -39,7 +42,8 @@ const BACKSTOP_MS = 3600_000;
 /**
  * Moves a job record to a new status, atomically, and refuses to leave a terminal state: a job
  * canceled while a worker finishes it stays canceled, and a retried job never overwrites a result.
- * KEYS[1] job hash; ARGV: status, progress, updated_at, result json|'', error json|'', ttl_ms
+ * KEYS[1] job hash; ARGV: status, progress, updated_at, result json|'', error json|'', ttl_ms,
+ * correction json|'' (optional)
  * Returns 1 when applied (2 when the new state is terminal), 0 when the job is terminal already,
  * -1 when it does not exist.
  */
@@ -50,6 +54,7 @@ if current == 'completed' or current == 'failed' or current == 'canceled' then r
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'progress', ARGV[2], 'updated_at', ARGV[3])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'result', ARGV[4]) end
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[5]) end
+if ARGV[7] and ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'correction', ARGV[7]) end
 if ARGV[1] == 'completed' or ARGV[1] == 'failed' or ARGV[1] == 'canceled' then
   redis.call('PEXPIRE', KEYS[1], ARGV[6])
   return 2
@@ -63,6 +68,20 @@ if redis.call('HGET', KEYS[1], 'status') ~= 'processing' then return 0 end
 local p = tonumber(redis.call('HGET', KEYS[1], 'progress') or '0')
 if tonumber(ARGV[1]) <= p then return 0 end
 redis.call('HSET', KEYS[1], 'progress', ARGV[1], 'updated_at', ARGV[2])
+return 1
+`;
+
+/**
+ * Keeps the raw transcript of a job that asked for correction while it waits for the postprocess
+ * step: the status stays `processing` (so `completed` always means final) and no terminal event
+ * fires. Refused once the job is terminal (canceled meanwhile). KEYS[1]; ARGV: result json,
+ * progress, updated_at. Returns 1 when applied, 0 when terminal or not processing, -1 when missing.
+ */
+const HOLD_SCRIPT = `
+local current = redis.call('HGET', KEYS[1], 'status')
+if not current then return -1 end
+if current ~= 'processing' then return 0 end
+redis.call('HSET', KEYS[1], 'result', ARGV[1], 'progress', ARGV[2], 'updated_at', ARGV[3])
 return 1
 `;
 
@@ -87,10 +106,11 @@ export class JobStore {
     return this;
   }
 
-  async create(input: { id: string; tenant: string; upload_key: string; webhook_url?: string }): Promise<JobRecord> {
+  async create(input: { id: string; tenant: string; upload_key: string; webhook_url?: string; correct?: boolean }): Promise<JobRecord> {
     const created = this.now();
     const at = created.toISOString();
-    const record: JobRecord = { ...input, status: 'queued', progress: 0, created_at: at, updated_at: at };
+    const { correct, ...fields } = input;
+    const record: JobRecord = { ...fields, status: 'queued', progress: 0, created_at: at, updated_at: at, ...(correct ? { correction: { status: 'pending' } } : {}) };
     await this.redis
       .multi()
       .hset(jobKey(input.id), {
@@ -102,6 +122,7 @@ export class JobStore {
         updated_at: record.updated_at,
         upload_key: record.upload_key,
         ...(input.webhook_url ? { webhook_url: input.webhook_url } : {}),
+        ...(record.correction ? { correction: JSON.stringify(record.correction) } : {}),
       })
       // A job never picked up (queue lost, bug) must not live forever either.
       .pexpire(jobKey(input.id), this.resultTtlMs * 2 + BACKSTOP_MS)
@@ -126,6 +147,7 @@ export class JobStore {
       ...(hash.webhook_url ? { webhook_url: hash.webhook_url } : {}),
       ...(hash.result ? { result: JSON.parse(hash.result) as TranscriptResult } : {}),
       ...(hash.error ? { error: JSON.parse(hash.error) as JobError } : {}),
+      ...(hash.correction ? { correction: JSON.parse(hash.correction) as Correction } : {}),
     };
   }
 
@@ -189,7 +211,7 @@ export class JobStore {
 
   /** Clears a job's result and error but keeps its state (data deletion on request). */
   async dropData(id: string): Promise<void> {
-    await this.redis.hdel(jobKey(id), 'result', 'error');
+    await this.redis.hdel(jobKey(id), 'result', 'error', 'correction');
   }
 
   cancel(id: string): Promise<TransitionOutcome> {
@@ -205,8 +227,19 @@ export class JobStore {
     return this.transition(id, 'queued', 0);
   }
 
-  complete(id: string, result: TranscriptResult): Promise<TransitionOutcome> {
-    return this.transition(id, 'completed', 100, { result });
+  /** `correction`: how the LLM correction went, for a job that asked for one (postprocess service). */
+  complete(id: string, result: TranscriptResult, correction?: Correction): Promise<TransitionOutcome> {
+    return this.transition(id, 'completed', 100, { result, correction });
+  }
+
+  /**
+   * Stores the raw result of a job that asked for correction, leaving it `processing` at `progress`
+   * until the postprocess step completes it. 'terminal' when it was canceled meanwhile.
+   */
+  async holdForCorrection(id: string, result: TranscriptResult, progress = 95): Promise<TransitionOutcome> {
+    const clamped = String(Math.max(0, Math.min(99, Math.floor(progress))));
+    const reply = (await this.redis.eval(HOLD_SCRIPT, 1, jobKey(id), JSON.stringify(result), clamped, this.now().toISOString())) as number;
+    return reply === 1 ? 'applied' : reply === 0 ? 'terminal' : 'missing';
   }
 
   fail(id: string, error: JobError): Promise<TransitionOutcome> {
@@ -222,7 +255,7 @@ export class JobStore {
     id: string,
     status: JobStatus,
     progress: number,
-    extra: { result?: TranscriptResult; error?: JobError } = {},
+    extra: { result?: TranscriptResult; error?: JobError; correction?: Correction } = {},
   ): Promise<TransitionOutcome> {
     const reply = (await this.redis.eval(
       TRANSITION_SCRIPT,
@@ -234,6 +267,7 @@ export class JobStore {
       extra.result ? JSON.stringify(extra.result) : '',
       extra.error ? JSON.stringify(extra.error) : '',
       String(this.resultTtlMs + BACKSTOP_MS),
+      extra.correction ? JSON.stringify(extra.correction) : '',
     )) as number;
     if (reply === 2) await this.settleTerminal(id);
     return reply >= 1 ? 'applied' : reply === 0 ? 'terminal' : 'missing';
@@ -271,5 +305,7 @@ export function toJobResource(record: JobRecord): JobResource {
   };
   if (record.status === 'completed' && record.result) resource.result = record.result;
   if (record.status === 'failed' && record.error) resource.error = record.error;
+  // a failed or canceled job never got (and never will get) its correction: nothing to show
+  if (record.correction && record.status !== 'failed' && record.status !== 'canceled') resource.correction = record.correction;
   return resource;
 }

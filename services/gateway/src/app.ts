@@ -2,18 +2,18 @@ import cors from 'cors';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type { Redis } from 'ioredis';
-import { pinoHttp } from 'pino-http';
 import type { Queue } from 'bullmq';
 import type { DeliveryAttempt, TranscribePayload } from '@talkie/contracts';
 import type { MediaLimits } from '@talkie/media';
-import type { JobStore } from '@talkie/queue';
+import type { JobStore, ProbeMemo } from '@talkie/queue';
 import type { Logger } from '@talkie/runtime';
 import type { BlobStorage } from '@talkie/storage';
 import type { ApiKeyStore } from './auth/api-keys';
 import { authenticate, knownCredential } from './auth/authenticate';
 import type { JwtVerifier } from './auth/jwt-verifier';
+import { consoleRoutes } from './console/console-routes';
 import { errorHandler, sendError } from './http/errors';
-import { requestId } from './http/request-id';
+import { requestLog } from './http/request-log';
 import { createRateLimiters } from './limits/rate-limits';
 import type { GatewayMetrics } from './observability/gateway-metrics';
 import { buildOpenApiDocument } from './openapi/document';
@@ -21,6 +21,7 @@ import { healthRoutes } from './routes/health';
 import type { IdempotencyStore } from './idempotency/idempotency-store';
 import { jobOutputRoutes } from './routes/job-outputs';
 import { jobRoutes } from './routes/jobs';
+import { limitsRoutes } from './routes/limits';
 import { webhookSecretRoutes } from './routes/webhook-secret';
 
 export interface AppDeps {
@@ -32,6 +33,8 @@ export interface AppDeps {
   redis: Redis;
   storage: BlobStorage;
   store: JobStore;
+  /** records accepted uploads' probes by content for the workers (see ProbeMemo) */
+  probeMemo?: ProbeMemo;
   queue: Queue<TranscribePayload>;
   jwt?: JwtVerifier;
   apiKeys?: ApiKeyStore;
@@ -54,6 +57,10 @@ export interface AppDeps {
   };
   /** Prometheus metrics; served by main.ts on METRICS_PORT, never on this app */
   metrics?: GatewayMetrics;
+  /** whether a tenant's jobs get LLM correction when a submit does not say (issue 8; jobs.ts) */
+  correctByDefault?: (tenant: string) => boolean;
+  /** serve the web console at `/` (CONSOLE_ENABLED); on unless false */
+  console?: boolean;
 }
 
 /**
@@ -69,19 +76,7 @@ export function createApp(deps: AppDeps): Express {
   const metrics = deps.metrics;
   if (metrics) app.use(metrics.timer());
 
-  app.use(
-    pinoHttp({
-      logger: deps.logger,
-      genReqId: requestId,
-      // Only method, path and status: never bodies, filenames, headers with credentials, or the
-      // query string (a client may put a token there even though it is never accepted).
-      serializers: {
-        req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, path: req.url.split('?')[0] }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-      },
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'debug'),
-    }),
-  );
+  app.use(requestLog(deps.logger));
   app.use(helmet());
   app.use((_req, res, next) => {
     res.setHeader('Cache-Control', 'no-store');
@@ -106,6 +101,8 @@ export function createApp(deps: AppDeps): Express {
   app.get('/openapi.json', (_req, res) => {
     res.type('application/json').send(openApi);
   });
+  // The web console: static files under their own, stricter CSP (console/console-routes.ts).
+  if (deps.console !== false) app.use(consoleRoutes());
 
   const limiters = createRateLimiters(deps.redis, {
     ...deps.rateLimit,
@@ -128,6 +125,7 @@ export function createApp(deps: AppDeps): Express {
     }),
     jobOutputRoutes({ store: deps.store, deliveries: deps.webhooks.deliveries }),
   );
+  app.use('/v1/limits', limitsRoutes({ maxUploadBytes: deps.maxUploadBytes, mediaLimits: deps.mediaLimits }));
   app.use('/v1/webhooks', webhookSecretRoutes({ secrets: deps.webhooks.secrets, overlapS: deps.webhooks.overlapS }));
 
   app.use((req, res) => sendError(req, res, 'route_not_found'));

@@ -101,6 +101,16 @@ export const GatewayEnv = z
     LOG_LEVEL: LogLevel,
     /** keep API keys usable (they are stored in Redis); off only for tests of JWT-only setups */
     API_KEYS_ENABLED: envBoolean(true),
+    /**
+     * tenants whose jobs get LLM correction unless a submit says `correct=false` (comma-separated;
+     * `*`: every tenant). None by default: correction sends transcripts to the configured LLM.
+     */
+    CORRECTION_DEFAULT_TENANTS: z
+      .string()
+      .optional()
+      .transform((value) => list(value)),
+    /** serve the web console (static files, its own strict CSP) at `/` */
+    CONSOLE_ENABLED: envBoolean(true),
   })
   .superRefine((c, ctx) => {
     if (!c.JWT_SECRET && !c.JWT_PUBLIC_KEY && !c.JWKS_URL && !c.API_KEYS_ENABLED) {

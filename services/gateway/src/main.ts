@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolveFfmpeg } from '@talkie/media';
 import { QUEUES } from '@talkie/contracts';
-import { createRedis, createTranscribeQueue, evictionPolicy, JobStore, RetentionSweeper, toJobResource, waitForRedis } from '@talkie/queue';
+import { createRedis, createTranscribeQueue, evictionPolicy, JobStore, ProbeMemo, RetentionSweeper, toJobResource, waitForRedis } from '@talkie/queue';
 import { createWebhookQueue, DeliveryLog, publishTerminalEvents, validateWebhookUrl, WebhookSecretStore } from '@talkie/webhooks';
 import { createLogger, createMetricsRegistry, onShutdown, startOpsServer } from '@talkie/runtime';
 import { createStorage } from '@talkie/storage';
@@ -55,12 +55,14 @@ async function main() {
   const metrics = new GatewayMetrics(registry, [{ name: QUEUES.transcribe, queue }]);
   const app = createApp({
     metrics,
+    console: config.CONSOLE_ENABLED,
     version: process.env.npm_package_version ?? '0.1.0',
     versions: { ffmpeg: ffmpeg.version, node: process.versions.node },
     logger,
     redis,
     storage,
     store,
+    probeMemo: new ProbeMemo(redis),
     queue,
     jwt,
     apiKeys: config.API_KEYS_ENABLED ? new ApiKeyStore(redis) : undefined,
@@ -79,6 +81,7 @@ async function main() {
     maxJobsInFlight: config.MAX_JOBS_IN_FLIGHT,
     maxQueueDepth: config.MAX_QUEUE_DEPTH,
     idempotency: new IdempotencyStore(redis),
+    correctByDefault: (tenant) => config.CORRECTION_DEFAULT_TENANTS.includes('*') || config.CORRECTION_DEFAULT_TENANTS.includes(tenant),
     webhooks: {
       validateUrl: (url) => validateWebhookUrl(url, { allowPrivate: config.WEBHOOK_ALLOW_PRIVATE }),
       secrets: new WebhookSecretStore(redis, { overlapMs: config.WEBHOOK_SECRET_OVERLAP_S * 1000 }),

@@ -1,7 +1,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { envBoolean, envInt, LogLevel, parseEnv } from '@talkie/runtime';
+import { parseExecutionProviders } from '@talkie/inference';
+import { ConfigError, envBoolean, envInt, LogLevel, parseEnv } from '@talkie/runtime';
 
 /** Every setting of the worker, with its env name, default and unit in one place. */
 export const WorkerEnv = z.object({
@@ -9,19 +10,56 @@ export const WorkerEnv = z.object({
   STORAGE_URL: z.string().default(`file://${process.cwd()}/.talkie/storage`),
   /** model package folder (model.json + model.onnx); unset: the built-in demo model */
   MODEL_DIR: z.string().optional(),
+  /**
+   * face package (face.json + ONNX models) for models whose ROI is `landmarks` and that name none
+   * of their own; unset: face-api's models converted into .talkie/models/faces
+   */
+  FACE_MODEL_DIR: z.string().optional(),
   /** where the demo model is generated when MODEL_DIR is unset */
   DEMO_MODEL_DIR: z.string().default(path.join(os.tmpdir(), 'talkie', 'models', 'demo')),
   /** comma-separated ONNX Runtime execution providers, in order of preference */
-  EXECUTION_PROVIDERS: z.string().default('cpu'),
+  EXECUTION_PROVIDERS: z
+    .string()
+    .default('cpu')
+    .superRefine((value, ctx) => {
+      try {
+        parseExecutionProviders(value);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
+    }),
+  /** GPU index for the cuda/tensorrt providers; unset: the provider's default (0) */
+  EXECUTION_DEVICE_ID: z.coerce.number().int().min(0).max(64).optional(),
   /** ONNX Runtime intra-op threads; 0 lets it choose */
   INTRA_OP_THREADS: envInt(0, { min: 0, max: 256 }),
+  /** ONNX Runtime inter-op threads (independent graph branches in parallel); 0: sequential execution */
+  INTER_OP_THREADS: envInt(0, { min: 0, max: 256 }),
+  /**
+   * dynamic batching: inference calls (clips or chunks in flight in this process) waiting at once are
+   * run together, up to this many; 1 turns batching off. Useful with WORKER_CONCURRENCY or
+   * CHUNK_CONCURRENCY of at least this much.
+   */
+  MAX_BATCH: envInt(1, { min: 1, max: 64 }),
+  /** how long the first waiting call waits for others to fill a batch, in ms */
+  BATCH_WINDOW_MS: envInt(10, { min: 0, max: 10_000 }),
+  /**
+   * long videos: a video longer than this is split into windows of this many seconds, transcribed
+   * as child jobs by any worker and merged; 0 (default) turns chunking off
+   */
+  CHUNK_SECONDS: envInt(0, { min: 0, max: 3600 }),
+  /** seconds shared by neighbouring windows; must be at least the longest word, and under half a window */
+  CHUNK_OVERLAP_S: z.coerce.number().min(0).max(600).default(4),
+  /** chunk jobs processed at once by this process (each runs its own ffmpeg); default: MAX_BATCH, at least 1 */
+  CHUNK_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
   /** jobs processed at once by this process */
   WORKER_CONCURRENCY: envInt(1, { min: 1, max: 64 }),
   /** CPU niceness of this process and its ffmpeg children, so the gateway on the same box stays responsive */
   WORKER_NICE: envInt(10, { min: 0, max: 19 }),
   /** CTC decoder: the manifest's choice unless set */
-  CTC_DECODER: z.enum(['greedy', 'beam']).optional(),
+  CTC_DECODER: z.enum(['greedy', 'beam', 'joint']).optional(),
   BEAM_WIDTH: z.coerce.number().int().min(1).max(256).optional(),
+  /** joint CTC/attention decoding's CTC weight λ (0–1); the manifest's unless set */
+  CTC_WEIGHT: z.coerce.number().min(0).max(1).optional(),
   /** longest video accepted, in seconds */
   MAX_DURATION_S: envInt(120, { min: 1 }),
   /**
@@ -50,4 +88,10 @@ export const WorkerEnv = z.object({
 });
 export type WorkerConfig = z.infer<typeof WorkerEnv>;
 
-export const loadWorkerConfig = (env: NodeJS.ProcessEnv = process.env): WorkerConfig => parseEnv(WorkerEnv, env);
+export const loadWorkerConfig = (env: NodeJS.ProcessEnv = process.env): WorkerConfig => {
+  const config = parseEnv(WorkerEnv, env);
+  if (config.CHUNK_SECONDS > 0 && config.CHUNK_OVERLAP_S * 2 >= config.CHUNK_SECONDS) {
+    throw new ConfigError(`Invalid configuration:\n  CHUNK_OVERLAP_S: ${config.CHUNK_OVERLAP_S} must be less than half of CHUNK_SECONDS (${config.CHUNK_SECONDS})`);
+  }
+  return config;
+};

@@ -1,14 +1,18 @@
 import os from 'node:os';
-import { Worker } from 'bullmq';
+import { Worker, type Job } from 'bullmq';
 import { QUEUE_PREFIX, QUEUES } from '@talkie/contracts';
 import { ensureDemoModel } from '@talkie/demo-model';
-import { LipReader, ModelSession, onnxRuntimeVersion } from '@talkie/inference';
+import { loadMouthTracker, type MouthTracker } from '@talkie/faces';
+import { onnxRuntimeVersion, parseExecutionProviders } from '@talkie/inference';
 import { checkFfmpegVersion, resolveFfmpeg } from '@talkie/media';
-import { createRedis, evictionPolicy, JobStore, toJobResource } from '@talkie/queue';
+import { CHUNK_QUEUE, ChunkProgress, createChunkQueue, createPostprocessQueue, createRedis, enqueuePostprocess, evictionPolicy, JobStore, ProbeMemo, toJobResource } from '@talkie/queue';
 import { createLogger, createMetricsRegistry, onShutdown, startOpsServer } from '@talkie/runtime';
 import { createStorage } from '@talkie/storage';
 import { createWebhookQueue, publishTerminalEvents } from '@talkie/webhooks';
+import { ChunkProcessor } from './chunking/chunk-processor';
+import { LongVideoCoordinator } from './chunking/long-video-coordinator';
 import { loadWorkerConfig } from './config';
+import { ThreadedLipReader } from './inference/threaded-reader';
 import { WorkerMetrics } from './observability/worker-metrics';
 import { TranscriptionProcessor } from './transcription-processor';
 
@@ -64,19 +68,71 @@ async function main() {
         'Set MODEL_DIR to a real model package for lip reading.',
     );
   }
-  const session = await ModelSession.load(modelDir, {
-    executionProviders: config.EXECUTION_PROVIDERS.split(',').map((p) => p.trim()).filter(Boolean),
+  // The model lives in a thread of its own (inference/inference-thread.ts), so inference and CTC
+  // decoding never hold up this event loop and BullMQ's lock renewal with it.
+  const reader = await ThreadedLipReader.start({
+    modelDir,
+    executionProviders: parseExecutionProviders(config.EXECUTION_PROVIDERS),
+    deviceId: config.EXECUTION_DEVICE_ID,
     intraOpThreads: config.INTRA_OP_THREADS || undefined,
+    interOpThreads: config.INTER_OP_THREADS || undefined,
+    maxBatch: config.MAX_BATCH,
+    batchWindowMs: config.BATCH_WINDOW_MS,
+    decoding: { method: config.CTC_DECODER, beamWidth: config.BEAM_WIDTH, ctcWeight: config.CTC_WEIGHT },
   });
-  const manifest = session.pkg.manifest;
+  const { manifest, providers, batching } = reader.model;
   if (manifest.demo) logger.warn({ model: manifest.name }, 'DEMO MODEL loaded: transcripts are only meaningful for Talkie fixture videos');
+  if (providers.fallbacks.length) {
+    logger.warn(
+      { requested: providers.requested, active: providers.active, fallbacks: providers.fallbacks },
+      `execution provider fallback: asked for ${providers.requested.join(',')}, running on ${providers.active[0]} (` +
+        providers.fallbacks.map((f) => `${f.provider}: ${f.reason}`).join('; ') +
+        ')',
+    );
+  }
   logger.info(
-    { model: manifest.name, version: manifest.version, fps: manifest.frame_rate, providers: session.executionProviders, load_ms: Math.round(session.loadMs) },
+    {
+      model: manifest.name,
+      version: manifest.version,
+      fps: manifest.frame_rate,
+      providers: providers.active,
+      device_id: config.EXECUTION_DEVICE_ID,
+      batching,
+      load_ms: Math.round(reader.model.loadMs),
+    },
     'model loaded',
   );
-  Object.assign(info, { model: { name: manifest.name, version: manifest.version, demo: manifest.demo }, execution_providers: session.executionProviders });
-  metrics.modelLoad.set(session.loadMs / 1000);
-  for (const provider of session.executionProviders) metrics.provider.set({ provider }, 1);
+  if (config.MAX_BATCH > 1 && batching.mode === 'off') logger.warn({ max_batch: config.MAX_BATCH }, 'this model cannot be batched exactly: MAX_BATCH ignored, one clip per inference call');
+  Object.assign(info, {
+    model: { name: manifest.name, version: manifest.version, demo: manifest.demo },
+    execution_providers: { requested: providers.requested, active: providers.active[0], session: providers.active, fallbacks: providers.fallbacks },
+    batching: { max_batch: batching.maxBatch, window_ms: batching.windowMs, padding: batching.mode },
+    chunking: config.CHUNK_SECONDS > 0 ? { chunk_seconds: config.CHUNK_SECONDS, overlap_s: config.CHUNK_OVERLAP_S } : false,
+  });
+  metrics.modelLoad.set(reader.model.loadMs / 1000);
+  for (const provider of providers.active) metrics.provider.set({ provider }, 1);
+  metrics.executionProvider.set({ requested: providers.requested.join(','), active: providers.active[0] }, 1);
+  for (const fallback of providers.fallbacks) metrics.providerFallbacks.set({ provider: fallback.provider }, 1);
+  reader.on('batch', (size: number) => metrics.batchSize.observe(size));
+  reader.on('exit', (code: number) => {
+    logger.fatal({ code }, 'the inference thread ended unexpectedly: exiting so that the worker is restarted');
+    process.exit(1);
+  });
+
+  // Issues 5 and 10: a model whose ROI is `landmarks` reads aligned mouth crops from the mouth
+  // tracker, loaded here (sessions created and warmed up) before the worker reports ready.
+  let tracker: MouthTracker | undefined;
+  if (manifest.roi.mode === 'landmarks') {
+    const loaded = await loadMouthTracker({ lipPackageDir: modelDir, roi: manifest.roi, faceModelDir: config.FACE_MODEL_DIR });
+    tracker = loaded.tracker;
+    const faces = tracker.models.manifest;
+    if (faces.demo) logger.warn({ face_model: faces.name }, 'SYNTHETIC FACE MODELS loaded: they find only the lips ring of Talkie fixture videos');
+    logger.info(
+      { face_model: faces.name, version: faces.version, dir: loaded.choice.dir, source: loaded.choice.source, built: loaded.choice.built, load_ms: Math.round(tracker.models.loadMs) },
+      'mouth tracker loaded',
+    );
+    Object.assign(info, { face_model: { name: faces.name, version: faces.version, source: loaded.choice.source } });
+  }
 
   const redis = createRedis(config.REDIS_URL, 'worker');
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
@@ -87,20 +143,59 @@ async function main() {
   // so this worker never waits on a customer's server). Delivery ids are per job and event, so a
   // job finished twice by two workers still yields one delivery.
   const store = new JobStore(redis, config.RESULT_TTL_S * 1000).onTerminal(publishTerminalEvents(webhookQueue, toJobResource));
-  const reader = new LipReader(session);
-  const defaults = reader.decodingDefaults();
+  // Jobs that asked for LLM correction go on to the postprocess service (issue 8), never corrected here.
+  const postprocessQueue = createPostprocessQueue(createRedis(config.REDIS_URL, 'producer'));
+  postprocessQueue.on('error', (err) => logger.warn({ err: err.message }, 'postprocess queue connection error'));
+  const decoding = reader.decodingDefaults();
+  const probeMemo = new ProbeMemo(redis);
   const processor = new TranscriptionProcessor({
+    tracker,
     store,
     storage,
     reader,
     ffmpeg,
     logger,
-    decoding: { method: config.CTC_DECODER ?? defaults.method, beamWidth: config.BEAM_WIDTH ?? defaults.beamWidth },
+    decoding,
     limits: { maxDurationS: config.MAX_DURATION_S, probeTimeoutMs: config.PROBE_TIMEOUT_MS, decodeTimeoutMs: config.DECODE_TIMEOUT_MS },
     metrics,
+    probeMemo,
+    enqueueCorrection: (payload) => enqueuePostprocess(postprocessQueue, payload),
   });
 
-  const worker = new Worker(QUEUES.transcribe, (job) => processor.process(job), {
+  // Long videos (CHUNK_SECONDS): windows as child jobs on the chunk queue, which every worker
+  // serves whatever its own CHUNK_SECONDS, then merged by the parent (chunking/).
+  const chunkQueue = createChunkQueue(createRedis(config.REDIS_URL, 'producer'));
+  chunkQueue.on('error', (err) => logger.warn({ err: err.message }, 'chunk queue connection error'));
+  const progress = new ChunkProgress(redis, config.RESULT_TTL_S * 2000);
+  const chunks = new ChunkProcessor({ store, storage, reader, ffmpeg, logger, decoding, progress, limits: { decodeTimeoutMs: config.DECODE_TIMEOUT_MS }, metrics, tracker });
+  const coordinator = new LongVideoCoordinator({
+    store,
+    storage,
+    ffmpeg,
+    logger,
+    chunkQueue,
+    progress,
+    model: { fps: manifest.frame_rate, name: manifest.name, version: manifest.version },
+    chunkSeconds: config.CHUNK_SECONDS,
+    overlapS: config.CHUNK_OVERLAP_S,
+    limits: { maxDurationS: config.MAX_DURATION_S, probeTimeoutMs: config.PROBE_TIMEOUT_MS },
+    probeMemo,
+    whole: (job) => processor.process(job),
+    // the same completion as the whole-video path: held for LLM correction when the job asked for it
+    complete: async (payload, result) => {
+      if (!payload.correct) {
+        await store.complete(payload.job_id, result);
+        return;
+      }
+      if ((await store.holdForCorrection(payload.job_id, result)) === 'applied') {
+        await enqueuePostprocess(postprocessQueue, { v: 1, job_id: payload.job_id, tenant: payload.tenant });
+      }
+    },
+    metrics,
+  });
+  const transcribe = config.CHUNK_SECONDS > 0 ? (job: Job, token?: string) => coordinator.process(job, token) : (job: Job) => processor.process(job);
+
+  const worker = new Worker(QUEUES.transcribe, transcribe, {
     connection: createRedis(config.REDIS_URL, 'worker'),
     prefix: QUEUE_PREFIX,
     concurrency: config.WORKER_CONCURRENCY,
@@ -123,6 +218,27 @@ async function main() {
     }
   });
 
+  const chunkWorker = new Worker(CHUNK_QUEUE, (job) => chunks.process(job), {
+    connection: createRedis(config.REDIS_URL, 'worker'),
+    prefix: QUEUE_PREFIX,
+    concurrency: config.CHUNK_CONCURRENCY ?? Math.max(config.MAX_BATCH, config.WORKER_CONCURRENCY),
+    lockDuration: config.QUEUE_LOCK_DURATION_MS,
+    stalledInterval: config.QUEUE_STALLED_INTERVAL_MS,
+    autorun: false,
+  });
+  chunkWorker.on('error', (err) => logger.warn({ err: err.message }, 'chunk worker error'));
+  chunkWorker.on('failed', (job, err) => {
+    // as above: a chunk given up on as stalled fails its whole job
+    if (job && /stalled/i.test(err.message)) {
+      const data = job.data as { job_id?: string; upload_key?: string };
+      if (data.job_id) {
+        chunks.failParent(data.job_id, data.upload_key, 'processing_failed', 'Processing stopped repeatedly; giving up.').catch((e: Error) =>
+          logger.error({ err: e.message, job_id: data.job_id }, 'could not record stalled failure'),
+        );
+      }
+    }
+  });
+
   evictionPolicy(redis).then((policy) => {
     if (policy && policy !== 'noeviction') logger.warn({ policy }, `Redis maxmemory-policy is "${policy}": set it to noeviction`);
   }, () => undefined);
@@ -132,15 +248,19 @@ async function main() {
     async () => {
       ready = false;
       // Finishes the job in hand (within the grace period); BullMQ hands unfinished ones back.
-      await worker.close();
+      await Promise.all([worker.close(), chunkWorker.close()]);
       await webhookQueue.close();
-      await session.release();
+      await chunkQueue.close();
+      await postprocessQueue.close();
+      await reader.close();
+      await tracker?.models.release();
       await redis.quit();
     },
     shutdownGraceMs(config),
   );
 
   void worker.run();
+  void chunkWorker.run();
   ready = true;
   logger.info({ concurrency: config.WORKER_CONCURRENCY, storage: storage.description }, 'worker ready');
 }

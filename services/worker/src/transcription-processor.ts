@@ -3,7 +3,8 @@ import { TalkieError, TranscribePayload, type ErrorCode } from '@talkie/contract
 import type { LipReader, DecodingOptions, StageTimings } from '@talkie/inference';
 import { roiFilterFor } from '@talkie/inference';
 import { checkProbe, decodeFrames, DEFAULT_MEDIA_LIMITS, probeVideo, type FfmpegBinaries } from '@talkie/media';
-import type { JobStore } from '@talkie/queue';
+import type { MouthTracker } from '@talkie/faces';
+import type { JobStore, ProbeMemo } from '@talkie/queue';
 import type { Logger } from '@talkie/runtime';
 import type { BlobStorage } from '@talkie/storage';
 import type { WorkerMetrics } from './observability/worker-metrics';
@@ -11,7 +12,8 @@ import type { WorkerMetrics } from './observability/worker-metrics';
 export interface ProcessorDeps {
   store: JobStore;
   storage: BlobStorage;
-  reader: LipReader;
+  /** a LipReader, or the handle on the inference thread that runs one */
+  reader: Pick<LipReader, 'manifest' | 'transcribe'>;
   ffmpeg: FfmpegBinaries;
   logger: Logger;
   decoding: DecodingOptions;
@@ -19,6 +21,12 @@ export interface ProcessorDeps {
   /** how often a running job looks whether it was canceled, in ms */
   cancelPollMs?: number;
   metrics?: WorkerMetrics;
+  /** probes the gateway recorded by content (see ProbeMemo) */
+  probeMemo?: ProbeMemo;
+  /** the mouth tracker, loaded at start when the model's ROI is `landmarks` */
+  tracker?: Pick<MouthTracker, 'decodeMouthFrames'>;
+  /** queues the LLM correction of a job that asked for it (the postprocess service completes it) */
+  enqueueCorrection?: (payload: { v: 1; job_id: string; tenant: string }) => Promise<void>;
 }
 
 /** Share of the progress bar given to decoding; inference and decoding the output take the rest. */
@@ -65,9 +73,18 @@ export class TranscriptionProcessor {
     try {
       const result = await this.transcribe(payload, log, cancel.signal);
       if (cancel.signal.aborted) throw new TalkieError('processing_failed', { message: 'Processing was aborted.' });
-      const outcome = await store.complete(payload.job_id, result);
-      log.info({ outcome, frames: result.frames, words: result.segments.length }, 'job completed');
-      this.observeEnd(payload.job_id, 'completed');
+      if (payload.correct && this.deps.enqueueCorrection) {
+        // Issue 8: the raw result is kept and the job stays `processing` until the postprocess
+        // service has corrected it; that service completes it, so the webhook fires once, at the end.
+        const held = await store.holdForCorrection(payload.job_id, result);
+        if (held === 'applied') await this.deps.enqueueCorrection({ v: 1, job_id: payload.job_id, tenant: payload.tenant });
+        log.info({ outcome: held, frames: result.frames, words: result.segments.length }, 'transcript stored; queued for correction');
+        metrics?.jobs.inc({ outcome: 'completed' });
+      } else {
+        const outcome = await store.complete(payload.job_id, result);
+        log.info({ outcome, frames: result.frames, words: result.segments.length }, 'job completed');
+        this.observeEnd(payload.job_id, 'completed');
+      }
       await storage.delete(payload.upload_key);
     } catch (err) {
       // A cancel also deletes the upload, so a failure right after one (ffprobe finding no file)
@@ -97,6 +114,11 @@ export class TranscriptionProcessor {
     }
   }
 
+  private mouthTracker(): Pick<MouthTracker, 'decodeMouthFrames'> {
+    if (!this.deps.tracker) throw new TalkieError('processing_failed', { message: 'The model needs a mouth tracker and none is loaded.' });
+    return this.deps.tracker;
+  }
+
   private observeEnd(jobId: string, outcome: 'completed' | 'failed'): void {
     const metrics = this.deps.metrics;
     if (!metrics) return;
@@ -120,7 +142,11 @@ export class TranscriptionProcessor {
     try {
       const metrics = this.deps.metrics;
       const began = performance.now();
-      const probe = await probeVideo(file.path, { ffprobe: ffmpeg.ffprobe, timeoutMs: limits.probeTimeoutMs });
+      // The gateway's probe of these exact bytes when it recorded one, else ffprobe; either way the
+      // limits below are this worker's own.
+      const probe =
+        (await this.deps.probeMemo?.recall(file.path, payload.upload_sha256)) ??
+        (await probeVideo(file.path, { ffprobe: ffmpeg.ffprobe, timeoutMs: limits.probeTimeoutMs }));
       metrics?.stageDuration.observe({ stage: 'probe' }, (performance.now() - began) / 1000);
       log.debug({ format: probe.format, codec: probe.codec, fps: probe.fps, duration_s: probe.duration_s }, 'probed');
       // The gateway checked this file already; checking again here means a worker never trusts
@@ -130,18 +156,23 @@ export class TranscriptionProcessor {
       const manifest = reader.manifest;
       const expectedFrames = Math.max(1, Math.ceil(probe.duration_s * manifest.frame_rate));
       const decodeStart = performance.now();
-      const frames = await decodeFrames(file.path, {
+      const decode = {
         ffmpeg: ffmpeg.ffmpeg,
         fps: manifest.frame_rate,
-        roi: roiFilterFor(manifest),
         // a little slack over the probed duration: container durations are approximate
         maxFrames: Math.ceil((limits.maxDurationS + 1) * manifest.frame_rate),
         timeoutMs: limits.decodeTimeoutMs,
         signal,
-        onFrames: (n) => {
+        onFrames: (n: number) => {
           void store.setProgress(payload.job_id, (Math.min(n, expectedFrames) / expectedFrames) * DECODE_PROGRESS);
         },
-      });
+      };
+      // Issues 5 and 10: `landmarks` models get aligned mouth crops from the tracker (which fails
+      // the job with no_face_detected when no frame has a face); the others an ffmpeg crop.
+      const frames =
+        manifest.roi.mode === 'landmarks'
+          ? await this.mouthTracker().decodeMouthFrames(file.path, { ...decode, source: probe, size: manifest.input })
+          : await decodeFrames(file.path, { ...decode, roi: roiFilterFor(manifest) });
       metrics?.stageDuration.observe({ stage: 'decode' }, (performance.now() - decodeStart) / 1000);
       if (frames.count === 0) throw new TalkieError('decode_failed', { message: 'The video has no decodable frames.' });
       await store.setProgress(payload.job_id, DECODE_PROGRESS);
@@ -155,7 +186,6 @@ export class TranscriptionProcessor {
       }
       if (metrics) {
         for (const [stage, seconds] of Object.entries(timings)) metrics.stageDuration.observe({ stage }, seconds);
-        metrics.batchSize.observe(1);
         metrics.frames.inc(frames.count);
         metrics.throughput.observe(frames.count / Math.max(1e-6, (performance.now() - began) / 1000));
       }

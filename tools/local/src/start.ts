@@ -7,8 +7,9 @@ import { jwtSecret, stateDir } from './state';
 
 /**
  * `npm start`: the whole system on one machine, as separate processes — Redis (a private one when
- * none answers), the gateway, WORKERS workers and the webhook dispatcher — the same services that
- * run in containers.
+ * none answers), the gateway, WORKERS workers, the webhook dispatcher and the postprocess service
+ * (LLM correction; it only calls an LLM when LLM_BASE_URL is set) — the same services that run in
+ * containers.
  */
 
 const say = (line: string) => process.stdout.write(`[talkie] ${line}\n`);
@@ -137,6 +138,9 @@ async function main() {
 
   const dispatcherPort = metricsBase + 1 + workers;
   launch('webhook-dispatcher', '@talkie/webhook-dispatcher/dist/main.js', { HEALTH_PORT: String(dispatcherPort), HEALTH_HOST: '127.0.0.1' });
+  // Always started: a job submitted with correct=true must end even without an LLM (correction "skipped").
+  const postprocessPort = dispatcherPort + 1;
+  launch('postprocess', '@talkie/postprocess/dist/main.js', { HEALTH_PORT: String(postprocessPort), HEALTH_HOST: '127.0.0.1' });
 
   const base = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   await waitFor(() => httpOk(`${base}/readyz`), 'the gateway', 30_000, () => gateway.exitCode === null);
@@ -144,16 +148,22 @@ async function main() {
     await waitFor(() => httpOk(`http://127.0.0.1:${p}/readyz`), `the worker on health port ${p}`, 60_000, () => !stopping);
   }
   await waitFor(() => httpOk(`http://127.0.0.1:${dispatcherPort}/readyz`), 'the webhook dispatcher', 30_000, () => !stopping);
+  await waitFor(() => httpOk(`http://127.0.0.1:${postprocessPort}/readyz`), 'the postprocess service', 30_000, () => !stopping);
 
   say('');
-  say(`Talkie is up: ${base}  (gateway, ${workers} worker${workers > 1 ? 's' : ''}, webhook dispatcher)`);
-  say(`Metrics, health and readiness: gateway http://127.0.0.1:${metricsBase}/metrics; ${workerPorts.map((p, i) => `worker ${i + 1} :${p}`).join(', ')}; dispatcher :${dispatcherPort}`);
+  say(`Talkie is up: ${base}  (gateway, ${workers} worker${workers > 1 ? 's' : ''}, webhook dispatcher, postprocess)`);
+  say(
+    `Metrics, health and readiness: gateway http://127.0.0.1:${metricsBase}/metrics; ${workerPorts.map((p, i) => `worker ${i + 1} :${p}`).join(', ')}; ` +
+      `dispatcher :${dispatcherPort}; postprocess :${postprocessPort}`,
+  );
+  if (!env.LLM_BASE_URL) say('LLM correction (correct=true) is off: set LLM_BASE_URL and LLM_MODEL (e.g. Ollama at http://127.0.0.1:11434/v1) to turn it on.');
   if (!env.MODEL_DIR) say('Running the DEMO MODEL: it reads videos made by `npm run fixture`, not real lips. Set MODEL_DIR for a real model.');
   say('Try it:');
   say('  TOKEN=$(npm run --silent token -- --sub alice)');
   say('  npm run --silent fixture -- --text "HELLO WORLD" --out /tmp/hello.mp4');
   say(`  curl -s -H "Authorization: Bearer $TOKEN" -F video=@/tmp/hello.mp4 ${base}/v1/jobs`);
   say(`  curl -s -H "Authorization: Bearer $TOKEN" ${base}/v1/jobs/<id>`);
+  say(`Web console: ${base}/  (sign in with an API key: npm run --silent keys -- create --tenant alice --scopes jobs:read,jobs:write)`);
   say('Ctrl-C stops everything.');
 }
 

@@ -20,8 +20,16 @@ export const JobList = z.object({ data: z.array(JobResource), next_cursor: z.str
 export const DeliveryList = z.object({ data: z.array(DeliveryAttempt) });
 export const WebhookSecretCreated = z.object({ secret: z.string().regex(/^whsec_/), previous_secret_valid_for_s: z.number().int() });
 export const HealthStatus = z.object({ status: z.string(), checks: z.record(z.string(), z.string()).optional(), versions: z.record(z.string(), z.string()).optional() });
+/** `GET /v1/limits` (routes/limits.ts): what an upload may be, for clients that check before sending */
+export const UploadLimits = z.object({
+  max_upload_bytes: z.number().int().positive(),
+  max_duration_s: z.number().positive(),
+  max_frame_pixels: z.number().int().positive(),
+  max_frames: z.number().int().positive(),
+  extensions: z.array(z.string().regex(/^\.[a-z0-9]+$/)),
+});
 
-export const SCHEMAS = { JobResource, JobList, TranscriptResult, DeliveryAttempt, DeliveryList, WebhookSecretCreated, WebhookEvent, ErrorResponse, HealthStatus };
+export const SCHEMAS = { JobResource, JobList, TranscriptResult, DeliveryAttempt, DeliveryList, WebhookSecretCreated, WebhookEvent, ErrorResponse, HealthStatus, UploadLimits };
 type SchemaName = keyof typeof SCHEMAS;
 
 interface Answer {
@@ -63,6 +71,13 @@ export const ROUTES: RouteDoc[] = [
             properties: {
               video: { type: 'string', contentMediaType: 'video/*', description: 'One file: .mp4 .mov .webm .mkv .avi' },
               webhook_url: { type: 'string', format: 'uri', description: 'https URL that receives the signed terminal event' },
+              correct: {
+                type: 'string',
+                enum: ['true', 'false', '1', '0'],
+                description:
+                  "LLM correction of the transcript into readable text (result.corrected_text; the job's `correction` says how it went). " +
+                  "Absent: the tenant's default (off unless the operator set CORRECTION_DEFAULT_TENANTS).",
+              },
             },
           },
         },
@@ -97,7 +112,7 @@ export const ROUTES: RouteDoc[] = [
   {
     method: 'get',
     path: '/v1/jobs/{id}/result',
-    summary: 'The transcript, as data or captions',
+    summary: 'The transcript, as data or captions (txt, srt and vtt use the corrected text when there is one)',
     scope: 'jobs:read',
     parameters: [idParam, { name: 'format', in: 'query', schema: { type: 'string', enum: ['json', 'txt', 'srt', 'vtt'], default: 'json' }, description: 'Output format' }],
     responses: {
@@ -125,6 +140,13 @@ export const ROUTES: RouteDoc[] = [
     summary: "Create or rotate the tenant's webhook signing secret (returned once)",
     scope: 'jobs:write',
     responses: { 201: { description: 'The new secret', schema: 'WebhookSecretCreated' } },
+  },
+  {
+    method: 'get',
+    path: '/v1/limits',
+    summary: 'Upload limits (size, duration, frame size and count, file types), so clients can check a file before sending it',
+    scope: 'jobs:read',
+    responses: { 200: { description: 'The limits this gateway enforces', schema: 'UploadLimits' } },
   },
   { method: 'get', path: '/healthz', summary: 'Liveness', scope: null, responses: { 200: { description: 'Alive', schema: 'HealthStatus' } } },
   { method: 'get', path: '/readyz', summary: 'Readiness: Redis and storage reachable', scope: null, responses: { 200: { description: 'Ready', schema: 'HealthStatus' }, 503: { description: 'Not ready', schema: 'HealthStatus' } } },

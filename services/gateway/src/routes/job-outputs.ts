@@ -4,6 +4,7 @@ import { toJobResource, type JobStore } from '@talkie/queue';
 import { requireScope } from '../auth/authenticate';
 import { sendError } from '../http/errors';
 import { toSrt, toVtt } from '../results/captions';
+import { captionSegments } from '../results/corrected-segments';
 import { findOwnJob } from './own-job';
 
 export interface JobOutputDeps {
@@ -36,8 +37,10 @@ export function jobOutputRoutes(deps: JobOutputDeps): Router {
     res.type(FORMATS[format]);
     if (format !== 'json') res.setHeader('Content-Disposition', `attachment; filename="${record.id}.${format}"`);
     if (format === 'json') return void res.json(result);
-    if (format === 'txt') return void res.send(`${result.text}\n`);
-    res.send(format === 'srt' ? toSrt(result.segments) : toVtt(result.segments));
+    // Readable forms use the LLM-corrected text when there is one (issue 8); json carries both.
+    if (format === 'txt') return void res.send(`${result.corrected_text ?? result.text}\n`);
+    const segments = captionSegments(result);
+    res.send(format === 'srt' ? toSrt(segments) : toVtt(segments));
   });
 
   /**

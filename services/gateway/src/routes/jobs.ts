@@ -5,7 +5,7 @@ import type { Queue } from 'bullmq';
 import { z } from 'zod';
 import { isTerminal, JobStatus, TalkieError, type TranscribePayload } from '@talkie/contracts';
 import { checkProbe, probeVideo, type MediaLimits } from '@talkie/media';
-import { enqueueTranscription, toJobResource, type JobStore } from '@talkie/queue';
+import { enqueueTranscription, toJobResource, type JobStore, type ProbeMemo } from '@talkie/queue';
 import type { BlobStorage } from '@talkie/storage';
 import { requireScope } from '../auth/authenticate';
 import { IdempotencyStore } from '../idempotency/idempotency-store';
@@ -31,7 +31,14 @@ export interface JobRoutesDeps {
   hasWebhookSecret: (tenant: string) => Promise<boolean>;
   deleteDeliveries: (jobId: string) => Promise<void>;
   onJobCreated?: (bytes: number) => void;
+  /** records each accepted upload's probe by content, so the worker need not run ffprobe again */
+  probeMemo?: ProbeMemo;
+  /** whether a tenant's jobs get LLM correction when the submit does not say (CORRECTION_DEFAULT_TENANTS) */
+  correctByDefault?: (tenant: string) => boolean;
 }
+
+/** The `correct` form field: an explicit choice, or the tenant's default when absent. */
+const CorrectField = z.enum(['true', 'false', '1', '0']).optional();
 
 const MAX_LIST_LIMIT = 100;
 
@@ -107,6 +114,13 @@ export function jobRoutes(deps: JobRoutesDeps): Router {
       const fields = (req.body ?? {}) as Record<string, unknown>;
       const discard = () => deps.storage.delete(file.key);
 
+      const correctField = CorrectField.safeParse(fields.correct);
+      if (!correctField.success) {
+        await discard();
+        return sendError(req, res, 'invalid_request', 'correct must be true or false.');
+      }
+      const correct = correctField.data === undefined ? (deps.correctByDefault?.(tenant) ?? false) : ['true', '1'].includes(correctField.data);
+
       let webhookUrl: string | undefined;
       if (fields.webhook_url !== undefined) {
         try {
@@ -123,7 +137,9 @@ export function jobRoutes(deps: JobRoutesDeps): Router {
       try {
         const local = await deps.storage.openLocal(file.key);
         try {
-          checkProbe(await probeVideo(local.path, { ffprobe: deps.ffprobe, timeoutMs: deps.probeTimeoutMs }), deps.mediaLimits);
+          const probe = await probeVideo(local.path, { ffprobe: deps.ffprobe, timeoutMs: deps.probeTimeoutMs });
+          checkProbe(probe, deps.mediaLimits);
+          await deps.probeMemo?.remember(file.sha256, probe);
         } finally {
           await local.release();
         }
@@ -134,7 +150,8 @@ export function jobRoutes(deps: JobRoutesDeps): Router {
 
       const idempotencyKey = IdempotencyStore.parseKey(req.header('idempotency-key'));
       if (idempotencyKey) {
-        const claim = await deps.idempotency.claim(tenant, idempotencyKey, `${file.sha256} ${webhookUrl ?? ''}`, id);
+        // (correction joins the fingerprint only when on, so keys used before issue 8 still replay)
+        const claim = await deps.idempotency.claim(tenant, idempotencyKey, `${file.sha256} ${webhookUrl ?? ''}${correct ? ' correct' : ''}`, id);
         if (claim.outcome !== 'new') {
           await discard();
           if (claim.outcome === 'conflict') return sendError(req, res, 'idempotency_conflict');
@@ -146,10 +163,10 @@ export function jobRoutes(deps: JobRoutesDeps): Router {
       }
 
       try {
-        const record = await deps.store.create({ id, tenant, upload_key: file.key, ...(webhookUrl ? { webhook_url: webhookUrl } : {}) });
-        await enqueueTranscription(deps.queue, { v: 1, job_id: id, tenant, upload_key: file.key, upload_bytes: file.size });
+        const record = await deps.store.create({ id, tenant, upload_key: file.key, ...(webhookUrl ? { webhook_url: webhookUrl } : {}), ...(correct ? { correct } : {}) });
+        await enqueueTranscription(deps.queue, { v: 1, job_id: id, tenant, upload_key: file.key, upload_bytes: file.size, upload_sha256: file.sha256, ...(correct ? { correct } : {}) });
         deps.onJobCreated?.(file.size);
-        req.log.info({ job_id: id, bytes: file.size, container: file.container, webhook: Boolean(webhookUrl) }, 'job created');
+        req.log.info({ job_id: id, bytes: file.size, container: file.container, webhook: Boolean(webhookUrl), correct }, 'job created');
         res.status(202).location(`/v1/jobs/${id}`).json(toJobResource(record));
       } catch (err) {
         // Nothing half-made stays behind: no record without a queue entry, no orphaned upload.

@@ -1,0 +1,191 @@
+import type { LogProbs } from './ctc';
+import { CtcPrefixScorer, type CtcPrefixState } from './ctc-prefix-score';
+
+/**
+ * Joint CTC/attention decoding as ESPnet's `BeamSearch` runs it for Auto-AVSR (`ctc_weight` 0.1,
+ * beam 40, `penalty` 0, `maxlenratio` 0): a label-synchronous beam search where extending a
+ * hypothesis by token c scores
+ *
+ *   (1 − λ)·log p_att(c | prefix, encoder) + λ·(ψ(prefix + c) − ψ(prefix)) + length bonus
+ *
+ * with ψ the CTC prefix score over the whole utterance's CTC posteriors. Each hypothesis first
+ * keeps the ⌊1.5·beam⌋ tokens the decoder likes best (ESPnet's pre-beam), then its `beam` best; the
+ * `beam` best of all of those go on. A hypothesis ends on `eos`; the search stops when every
+ * running one ends, at ESPnet's end detection, when nothing running can still beat the best ended
+ * one, or at the maximum length (the encoder's steps, or `maxLengthRatio` of them).
+ */
+export interface JointDecodingOptions {
+  beamWidth: number;
+  /** λ: 1 scores by CTC alone, 0 by the decoder alone */
+  ctcWeight: number;
+  /** added per emitted token, `eos` included (ESPnet's LengthBonus × penalty) */
+  lengthBonus: number;
+  /** most tokens as a fraction of the encoder's steps; 0: the steps themselves */
+  maxLengthRatio: number;
+  blank: number;
+  sos: number;
+  eos: number;
+}
+
+/**
+ * The decoder, one step for a batch of prefixes (each starting with sos, all the same length):
+ * `vocab` log-probabilities of the next token per prefix, row-major.
+ */
+export type AttentionStep = (prefixes: readonly (readonly number[])[]) => Promise<Float32Array>;
+
+interface Hypothesis {
+  /** sos, then the tokens */
+  yseq: number[];
+  score: number;
+  ctc?: CtcPrefixState;
+}
+
+interface Candidate {
+  parent: Hypothesis;
+  token: number;
+  score: number;
+  ctcScore: number;
+}
+
+/** ESPnet's `pre_beam_ratio`. */
+const PRE_BEAM_RATIO = 1.5;
+/** ESPnet's `end_detect`: the last M lengths' best ended hypotheses all trail the best by more than D_END. */
+const END_DETECT_M = 3;
+const END_DETECT_D = -10;
+
+/** Decodes one utterance; returns the best hypothesis' tokens without sos and eos. */
+export async function jointBeamSearch(ctc: LogProbs, attention: AttentionStep, options: JointDecodingOptions): Promise<number[]> {
+  const { beamWidth, ctcWeight, lengthBonus, blank, sos, eos } = options;
+  const { vocab, steps } = ctc;
+  if (steps === 0) return [];
+  const attWeight = 1 - ctcWeight;
+  const scorer = ctcWeight > 0 ? new CtcPrefixScorer(ctc, blank, eos) : undefined;
+  const maxLength = options.maxLengthRatio > 0 ? Math.max(1, Math.floor(options.maxLengthRatio * steps)) : steps;
+  const preBeam = Math.floor(PRE_BEAM_RATIO * beamWidth);
+  // Never proposed: the blank is not a token of the text (CTC scores it -∞ anyway), nor a second sos.
+  const emittable = Array.from({ length: vocab }, (_, v) => v).filter((v) => v !== blank && (v !== sos || sos === eos));
+  // With the decoder weighted 0 its scores cannot pick candidates; take every label some frame ranks high.
+  const ctcCandidates = attWeight > 0 || preBeam >= emittable.length ? emittable : frameTopLabels(ctc, preBeam, emittable);
+
+  let running: Hypothesis[] = [{ yseq: [sos], score: 0, ...(scorer ? { ctc: scorer.initial() } : {}) }];
+  const ended: Hypothesis[] = [];
+  for (let i = 0; i < maxLength && running.length > 0; i++) {
+    const att = attWeight > 0 ? await attention(running.map((h) => h.yseq)) : undefined;
+    if (att && att.length !== running.length * vocab) {
+      throw new Error(`the decoder returned ${att.length} scores for ${running.length} hypotheses of ${vocab} tokens`);
+    }
+    let candidates: Candidate[] = [];
+    running.forEach((hyp, b) => {
+      const row = att ? att.subarray(b * vocab, (b + 1) * vocab) : undefined;
+      const ids = row && preBeam < emittable.length ? topOfRow(row, preBeam, blank, sos === eos ? -1 : sos) : ctcCandidates;
+      const prefix = hyp.yseq.slice(1);
+      const psi = scorer && hyp.ctc ? scorer.score(prefix, hyp.ctc, ids) : undefined;
+      const mine: Candidate[] = ids.map((token, k) => {
+        let score = hyp.score + lengthBonus;
+        if (row) score += attWeight * row[token];
+        const ctcScore = psi ? psi[k] : 0;
+        if (psi && hyp.ctc) score += ctcWeight * (ctcScore - hyp.ctc.score);
+        return { parent: hyp, token, score, ctcScore };
+      });
+      candidates.push(...best(mine, beamWidth));
+    });
+    candidates = best(candidates, beamWidth).filter((c) => c.score > -Infinity);
+
+    const next: Hypothesis[] = [];
+    for (const c of candidates) {
+      const yseq = [...c.parent.yseq, c.token];
+      if (c.token === eos) {
+        ended.push({ yseq, score: c.score });
+        continue;
+      }
+      const state = scorer && c.parent.ctc ? scorer.extend(c.parent.yseq.slice(1), c.parent.ctc, c.token, c.ctcScore) : undefined;
+      next.push({ yseq, score: c.score, ...(state ? { ctc: state } : {}) });
+    }
+    running = next;
+    // ESPnet ends what is still running at the maximum length, adding no score for the forced end.
+    if (i === maxLength - 1) for (const h of running) ended.push({ yseq: [...h.yseq, eos], score: h.score });
+    if (options.maxLengthRatio === 0 && endDetect(ended, i)) break;
+    // Every term of a score is a log-probability (≤ 0): with no positive bonus a hypothesis can only
+    // lose score as it grows, so once an ended one leads, nothing running can overtake it.
+    if (lengthBonus <= 0 && ended.length && running.every((h) => h.score <= bestEnded(ended).score)) break;
+  }
+  if (!ended.length) return [];
+  const yseq = bestEnded(ended).yseq;
+  return yseq.slice(1, yseq[yseq.length - 1] === eos ? -1 : undefined);
+}
+
+const bestEnded = (ended: Hypothesis[]): Hypothesis => ended.reduce((a, b) => (b.score > a.score ? b : a));
+
+/** The `k` best candidates, highest score first; ties keep their order (lower token first). */
+function best(candidates: Candidate[], k: number): Candidate[] {
+  return candidates
+    .map((c, i) => ({ c, i }))
+    .sort((a, b) => b.c.score - a.c.score || a.i - b.i)
+    .slice(0, k)
+    .map(({ c }) => c);
+}
+
+/**
+ * The `k` ids of highest value, best first, ties to the lower id: one pass with a sorted window
+ * of k, so 5,000-token rows cost little more than reading them.
+ */
+function topIds(ids: readonly number[], value: (v: number) => number, k: number): number[] {
+  const top: number[] = [];
+  const vals: number[] = [];
+  for (const id of ids) {
+    const v = value(id);
+    if (top.length === k && !(v > vals[k - 1])) continue;
+    let at = top.length;
+    while (at > 0 && vals[at - 1] < v) at--;
+    top.splice(at, 0, id);
+    vals.splice(at, 0, v);
+    if (top.length > k) {
+      top.pop();
+      vals.pop();
+    }
+  }
+  return top;
+}
+
+/** `topIds` over a decoder row, without `skipA`/`skipB`: the same result, in the hot loop without indirection. */
+function topOfRow(row: Float32Array, k: number, skipA: number, skipB: number): number[] {
+  const top: number[] = [];
+  const vals: number[] = [];
+  let floor = -Infinity;
+  for (let id = 0; id < row.length; id++) {
+    const v = row[id];
+    if ((top.length === k && !(v > floor)) || id === skipA || id === skipB) continue;
+    let at = top.length;
+    while (at > 0 && vals[at - 1] < v) at--;
+    top.splice(at, 0, id);
+    vals.splice(at, 0, v);
+    if (top.length > k) {
+      top.pop();
+      vals.pop();
+    }
+    if (top.length === k) floor = vals[k - 1];
+  }
+  return top;
+}
+
+/** ESPnet's `end_detect` (espnet.nets.e2e_asr_common), with `i` the step just taken. */
+function endDetect(ended: Hypothesis[], i: number): boolean {
+  if (!ended.length) return false;
+  const top = bestEnded(ended).score;
+  let count = 0;
+  for (let m = 0; m < END_DETECT_M; m++) {
+    const sameLength = ended.filter((h) => h.yseq.length === i - m);
+    if (sameLength.length && bestEnded(sameLength).score - top < END_DETECT_D) count++;
+  }
+  return count === END_DETECT_M;
+}
+
+/** Labels among the `k` most likely of some frame: the candidates when only CTC scores. */
+function frameTopLabels(ctc: LogProbs, k: number, emittable: readonly number[]): number[] {
+  const picked = new Set<number>();
+  for (let t = 0; t < ctc.steps; t++) {
+    const row = t * ctc.vocab;
+    for (const v of topIds(emittable, (u) => ctc.data[row + u], k)) picked.add(v);
+  }
+  return emittable.filter((v) => picked.has(v));
+}

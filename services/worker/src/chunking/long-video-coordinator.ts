@@ -1,0 +1,150 @@
+import { UnrecoverableError, WaitingChildrenError, type Job, type Queue } from 'bullmq';
+import { isTerminal, TranscribePayload, type TranscriptResult } from '@talkie/contracts';
+import { checkProbe, DEFAULT_MEDIA_LIMITS, probeVideo, type FfmpegBinaries } from '@talkie/media';
+import { CHUNK_JOB_OPTIONS, chunkJobId, ChunkWindow, type ChunkPayload, type ChunkProgress, type JobStore, type ProbeMemo } from '@talkie/queue';
+import type { Logger } from '@talkie/runtime';
+import type { BlobStorage } from '@talkie/storage';
+import type { WorkerMetrics } from '../observability/worker-metrics';
+import { mergeChunks, planWindows } from './windows';
+
+export interface CoordinatorDeps {
+  store: JobStore;
+  storage: BlobStorage;
+  ffmpeg: FfmpegBinaries;
+  logger: Logger;
+  chunkQueue: Queue<ChunkPayload>;
+  progress: ChunkProgress;
+  /** the model's frame rate and identity */
+  model: { fps: number; name: string; version: string };
+  chunkSeconds: number;
+  overlapS: number;
+  limits: { maxDurationS: number; probeTimeoutMs: number };
+  /** handles every job that is not chunked: the whole-video path */
+  whole: (job: Job<unknown>) => Promise<void>;
+  /**
+   * records the merged transcript; by default `store.complete`. The place for whatever else a job's
+   * completion does (the same as the whole-video path does).
+   */
+  complete?: (payload: TranscribePayload, result: TranscriptResult) => Promise<void>;
+  metrics?: WorkerMetrics;
+  /** probes the gateway recorded by content (see ProbeMemo): no second ffprobe for the same bytes */
+  probeMemo?: ProbeMemo;
+}
+
+/** What the parent job's data carries once it is split (BullMQ `updateData`), so a rerun merges. */
+interface ChunkedData {
+  chunks?: unknown;
+}
+
+/**
+ * The `transcribe` queue's processor when chunking is on. A video longer than `chunkSeconds` is
+ * split into overlapping windows, added as child jobs of this one (a BullMQ flow) on the chunk
+ * queue where every worker takes them, and this job waits (`moveToWaitingChildren`). When all are
+ * done BullMQ runs it again: it merges the windows' words into one transcript and completes the
+ * record. The record stays one job for the client throughout; children are internal.
+ */
+export class LongVideoCoordinator {
+  constructor(private readonly deps: CoordinatorDeps) {}
+
+  async process(job: Job<unknown>, token?: string): Promise<void> {
+    const parsed = TranscribePayload.safeParse(job.data);
+    if (!parsed.success) return this.deps.whole(job);
+    const payload = parsed.data;
+    const stored = ChunkWindow.array().min(1).safeParse((job.data as ChunkedData).chunks);
+    let windows = stored.success ? stored.data : undefined;
+    const log = this.deps.logger.child({ job_id: payload.job_id, attempt: job.attemptsMade + 1 });
+
+    if (!windows) {
+      const plan = await this.plan(payload);
+      // short, unreadable or over the limit: the whole-video path does it, or fails it with the right code
+      if (!plan) return this.deps.whole(job);
+      if ((await this.deps.store.markProcessing(payload.job_id)) !== 'applied') return this.deps.whole(job);
+      windows = plan;
+      await job.updateData({ ...(job.data as object), chunks: windows });
+      log.info({ chunks: windows.length }, 'long video: split into chunks');
+    }
+
+    try {
+      await this.finishChunked(job, payload, windows, log, token);
+    } catch (err) {
+      if (err instanceof WaitingChildrenError) throw err;
+      const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      log.warn({ err: (err as Error).message, last_attempt: lastAttempt }, 'chunked job attempt failed');
+      if (!lastAttempt) throw err; // BullMQ runs this job again: it picks up where it stopped
+      if ((await this.deps.store.fail(payload.job_id, { code: 'processing_failed', message: 'Processing failed.' })) === 'terminal') {
+        await this.deps.store.settleTerminal(payload.job_id);
+      }
+      await this.deps.progress.clear(payload.job_id);
+      await this.deps.storage.delete(payload.upload_key);
+      this.deps.metrics?.failures.inc({ code: 'processing_failed' });
+      throw new UnrecoverableError('processing_failed');
+    }
+  }
+
+  /** Adds the windows not done yet as child jobs and waits for them, or merges them all. */
+  private async finishChunked(job: Job<unknown>, payload: TranscribePayload, windows: ChunkWindow[], log: Logger, token?: string): Promise<void> {
+    const record = await this.deps.store.get(payload.job_id);
+    if (record?.status === 'queued') await this.deps.store.markProcessing(payload.job_id); // a retry after a requeue
+    if (!record || isTerminal(record.status)) {
+      // canceled, or failed by a chunk: finish the bookkeeping (idempotent) and stop
+      log.info({ status: record?.status ?? 'missing' }, 'chunked job no longer wanted');
+      await this.deps.store.settleTerminal(payload.job_id);
+      await this.deps.progress.clear(payload.job_id);
+      await this.deps.storage.delete(payload.upload_key);
+      return;
+    }
+
+    let results = await this.deps.progress.results(payload.job_id);
+    const missing = windows.filter((w) => !results.some((r) => r.index === w.index));
+    if (missing.length) {
+      // first run, or a rerun after a crash before every child was added: adding is idempotent by job id
+      await this.deps.chunkQueue.addBulk(
+        missing.map((window) => ({
+          name: 'chunk',
+          data: { v: 1, job_id: payload.job_id, tenant: payload.tenant, upload_key: payload.upload_key, fps: this.deps.model.fps, count: windows.length, window },
+          opts: { ...CHUNK_JOB_OPTIONS, jobId: chunkJobId(payload.job_id, window.index), parent: { id: job.id!, queue: job.queueQualifiedName } },
+        })),
+      );
+      if (token && (await job.moveToWaitingChildren(token))) throw new WaitingChildrenError();
+      results = await this.deps.progress.results(payload.job_id);
+    }
+
+    if (isTerminal((await this.deps.store.get(payload.job_id))?.status ?? 'canceled')) {
+      // the job ended (canceled, or failed by a chunk) while its chunks ran
+      await this.deps.store.settleTerminal(payload.job_id);
+      await this.deps.progress.clear(payload.job_id);
+      await this.deps.storage.delete(payload.upload_key);
+      return;
+    }
+    const result = mergeChunks(results, windows, this.deps.model.fps, { name: this.deps.model.name, version: this.deps.model.version });
+    if (this.deps.complete) await this.deps.complete(payload, result);
+    else await this.deps.store.complete(payload.job_id, result);
+    log.info({ frames: result.frames, words: result.segments.length, chunks: windows.length }, 'chunked job completed');
+    this.deps.metrics?.jobs.inc({ outcome: 'completed' });
+    await this.deps.progress.clear(payload.job_id);
+    await this.deps.storage.delete(payload.upload_key);
+  }
+
+  /** The windows for a video longer than one chunk; undefined for anything the whole-video path should take. */
+  private async plan(payload: TranscribePayload): Promise<ChunkWindow[] | undefined> {
+    const { storage, ffmpeg, limits, model } = this.deps;
+    try {
+      if (!(await storage.exists(payload.upload_key))) return undefined;
+      const file = await storage.openLocal(payload.upload_key);
+      try {
+        const probe =
+          (await this.deps.probeMemo?.recall(file.path, payload.upload_sha256)) ??
+          (await probeVideo(file.path, { ffprobe: ffmpeg.ffprobe, timeoutMs: limits.probeTimeoutMs }));
+        // the source-frame limit scales with the duration limit (120 fps), as a long video is never decoded whole
+        checkProbe(probe, { ...DEFAULT_MEDIA_LIMITS, maxDurationS: limits.maxDurationS, maxFrames: Math.max(DEFAULT_MEDIA_LIMITS.maxFrames, limits.maxDurationS * 120) });
+        if (!(probe.duration_s > this.deps.chunkSeconds)) return undefined;
+        return planWindows(Math.ceil(probe.duration_s * model.fps), model.fps, this.deps.chunkSeconds, this.deps.overlapS);
+      } finally {
+        await file.release();
+      }
+    } catch {
+      return undefined; // the whole-video path probes again and reports the problem with its code
+    }
+  }
+
+}

@@ -1,0 +1,136 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { demoManifest, writeDemoModel } from '@talkie/demo-model';
+import { renderMovingMouth, writeSyntheticFaceModels, type MovingMouthFixture } from '@talkie/faces';
+import { resolveFfmpeg } from '@talkie/media';
+import { submit, waitForJob } from './support/client';
+import { ARTIFACTS, startStack, type Stack } from './support/stack';
+
+/**
+ * Issues 5 and 10 end to end: gateway and worker as separate processes, real Redis, real ffmpeg,
+ * onnxruntime-node. The lip package is the demo model with `roi.mode: landmarks` and Talkie's
+ * synthetic face package inside it; the video's "mouth" travels across the frame, so the demo model
+ * reads the sentence only if the worker's tracker follows it. The same video through a `center`
+ * package must not read right, or this test could not fail.
+ */
+jest.setTimeout(180_000);
+
+const TEXT = 'READ MY LIPS';
+
+let tmp: string;
+let moving: MovingMouthFixture;
+let testsrc: string;
+let grid: string;
+
+/** GRID's real speaker (Cooke et al. 2006, CC BY 4.0), read in place from ../shared/data/grid */
+const GRID_CLIP = path.resolve(__dirname, '..', '..', 'shared', 'data', 'grid', 'bbaf2n.mpg');
+
+/** A lip package: the demo graph with the given ROI (and the synthetic face package in `faces/`). */
+async function lipPackage(name: string, roi: object): Promise<string> {
+  const dir = path.join(tmp, name);
+  await writeDemoModel(dir);
+  await writeFile(path.join(dir, 'model.json'), JSON.stringify({ ...demoManifest(), roi }, null, 2));
+  await writeSyntheticFaceModels(path.join(dir, 'faces'));
+  return dir;
+}
+
+beforeAll(async () => {
+  tmp = await mkdtemp(path.join(os.tmpdir(), 'talkie-mouth-e2e-'));
+  const bins = await resolveFfmpeg();
+  const fixtures = path.join(ARTIFACTS, 'fixtures');
+  mkdirSync(fixtures, { recursive: true });
+  moving = await renderMovingMouth({ text: TEXT, out: path.join(fixtures, 'moving-mouth-READ_MY_LIPS.mp4'), ffmpeg: bins.ffmpeg });
+  testsrc = path.join(fixtures, 'testsrc-no-face.mp4');
+  execFileSync(bins.ffmpeg, ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=25:duration=2', '-pix_fmt', 'yuv420p', testsrc]);
+  // uploads are MP4/MOV/WebM/MKV/AVI, GRID is MPEG-PS: re-encoded into the temporary folder
+  grid = path.join(tmp, 'bbaf2n.mp4');
+  execFileSync(bins.ffmpeg, ['-v', 'error', '-y', '-i', GRID_CLIP, '-an', '-c:v', 'libx264', '-crf', '16', '-pix_fmt', 'yuv420p', grid]);
+});
+
+afterAll(async () => {
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+describe('mouth tracking (roi.mode landmarks) in the worker', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    const model = await lipPackage('tracked', { mode: 'landmarks', face_package: 'faces', crop: { width: 96, height: 96 } });
+    stack = await startStack({ name: 'mouth-tracking', workers: 1, workerEnv: { MODEL_DIR: model } });
+  }, 90_000);
+  afterAll(() => stack?.stop());
+
+  it('follows a mouth moving across the frame and reads the exact sentence, with word timings', async () => {
+    const token = stack.token('alice');
+    const created = await submit(stack.baseUrl, token, moving.file);
+    expect(created.status).toBe(202);
+    const job = await waitForJob(stack.baseUrl, token, created.body.id, 120_000);
+    expect(job.error).toBeUndefined();
+    expect(job.status).toBe('completed');
+    expect(job.result!.text).toBe(TEXT);
+    expect(job.result!.frames).toBe(moving.frames);
+    const segments = job.result!.segments;
+    expect(segments.map((s) => s.text)).toEqual(moving.words.map((w) => w.text));
+    segments.forEach((segment, i) => {
+      expect(Math.abs(segment.start - moving.words[i].start)).toBeLessThanOrEqual(0.1);
+      expect(Math.abs(segment.end - moving.words[i].end)).toBeLessThanOrEqual(0.1);
+    });
+  });
+
+  it('fails a video without a face (ffmpeg testsrc) with no_face_detected', async () => {
+    const token = stack.token('alice');
+    const created = await submit(stack.baseUrl, token, testsrc);
+    expect(created.status).toBe(202);
+    const job = await waitForJob(stack.baseUrl, token, created.body.id, 120_000);
+    expect(job.status).toBe('failed');
+    expect(job.error).toEqual({ code: 'no_face_detected', message: expect.any(String) });
+  });
+});
+
+describe('the same video through a center-crop package', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    const model = await lipPackage('centred', { mode: 'center' });
+    stack = await startStack({ name: 'mouth-tracking-center', workers: 1, workerEnv: { MODEL_DIR: model } });
+  }, 90_000);
+  afterAll(() => stack?.stop());
+
+  it('does not read the sentence: only a tracker finds the moving mouth', async () => {
+    const token = stack.token('alice');
+    const created = await submit(stack.baseUrl, token, moving.file);
+    const job = await waitForJob(stack.baseUrl, token, created.body.id, 120_000);
+    expect(job.status).toBe('completed');
+    expect(job.result!.text).not.toBe(TEXT);
+    expect(job.result!.frames).toBe(moving.frames);
+  });
+});
+
+describe("the worker's default face models (face-api, converted) on a real speaker", () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    // no face_package and no FACE_MODEL_DIR: the worker converts face-api into .talkie/models/faces
+    const model = await lipPackage('default-faces', { mode: 'landmarks' });
+    stack = await startStack({ name: 'mouth-tracking-face-api', workers: 1, workerEnv: { MODEL_DIR: model } });
+  }, 120_000);
+  afterAll(() => stack?.stop());
+
+  it('tracks GRID bbaf2n through the whole pipeline (the demo model reads no lips, so only the job and its frames are checked)', async () => {
+    const token = stack.token('alice');
+    const created = await submit(stack.baseUrl, token, grid);
+    expect(created.status).toBe(202);
+    const job = await waitForJob(stack.baseUrl, token, created.body.id, 120_000);
+    expect(job.error).toBeUndefined();
+    expect(job.status).toBe('completed');
+    expect(job.result!.frames).toBe(75);
+  });
+
+  it('fails testsrc with no_face_detected: colour bars fool the detector, not the face check', async () => {
+    const token = stack.token('alice');
+    const created = await submit(stack.baseUrl, token, testsrc);
+    const job = await waitForJob(stack.baseUrl, token, created.body.id, 120_000);
+    expect(job.status).toBe('failed');
+    expect(job.error).toEqual({ code: 'no_face_detected', message: expect.any(String) });
+  });
+});
