@@ -39,3 +39,21 @@ describe('probe memo: the worker re-checks the gateway\'s probe of the same byte
     expect(failed).toMatchObject({ status: 'failed', error: { code: 'frame_too_large' } });
   }, 120_000);
 });
+
+describe('REUSE_GATEWAY_PROBE=false: the worker always runs ffprobe itself', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ name: 'probe-memo-off', workers: 0, workerEnv: { REUSE_GATEWAY_PROBE: 'false' } });
+  }, 60_000);
+  afterAll(() => stack?.stop());
+
+  it('ignores the recorded probe, even an altered one', async () => {
+    const video = await fixture('OWN PROBE');
+    const sha = createHash('sha256').update(await readFile(video.file)).digest('hex');
+    const created = await submit(stack.baseUrl, stack.token('alice'), video.file);
+    const key = `talkie:probe:${sha}`;
+    await stack.redis.set(key, JSON.stringify({ ...JSON.parse((await stack.redis.get(key))!), width: 100_000 }));
+    await stack.addWorker();
+    expect(await waitForJob(stack.baseUrl, stack.token('alice'), created.body.id)).toMatchObject({ status: 'completed', result: { text: 'OWN PROBE' } });
+  }, 120_000);
+});

@@ -35,6 +35,8 @@ describe('fault: ffmpeg hangs', () => {
         FFPROBE_PATH: wrappers.ffprobe,
         PROBE_TIMEOUT_MS: String(PROBE_TIMEOUT_MS),
         DECODE_TIMEOUT_MS: String(DECODE_TIMEOUT_MS),
+        // the worker's own ffprobe is what hangs here: no reuse of the gateway's recorded probe
+        REUSE_GATEWAY_PROBE: 'false',
         LOG_LEVEL: 'debug',
       },
     });

@@ -69,6 +69,11 @@ export const WorkerEnv = z.object({
   QUEUE_LOCK_DURATION_MS: envInt(30_000, { min: 1_000 }),
   /** how often a worker looks for jobs whose lock expired (stalled) and hands them back to the queue, in ms */
   QUEUE_STALLED_INTERVAL_MS: envInt(30_000, { min: 500 }),
+  /**
+   * re-check the gateway's recorded probe of an upload (by SHA-256 of its bytes, see ProbeMemo)
+   * instead of running ffprobe again; false: always run ffprobe here too
+   */
+  REUSE_GATEWAY_PROBE: envBoolean(true),
   /** limits on ffprobe and ffmpeg runs, in ms */
   PROBE_TIMEOUT_MS: envInt(15_000, { min: 100 }),
   DECODE_TIMEOUT_MS: envInt(120_000, { min: 100 }),

@@ -147,7 +147,7 @@ async function main() {
   const postprocessQueue = createPostprocessQueue(createRedis(config.REDIS_URL, 'producer'));
   postprocessQueue.on('error', (err) => logger.warn({ err: err.message }, 'postprocess queue connection error'));
   const decoding = reader.decodingDefaults();
-  const probeMemo = new ProbeMemo(redis);
+  const probeMemo = config.REUSE_GATEWAY_PROBE ? new ProbeMemo(redis) : undefined;
   const processor = new TranscriptionProcessor({
     tracker,
     store,
