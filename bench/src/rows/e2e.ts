@@ -13,7 +13,7 @@ const POLL_MS = 10;
  * Row 8: what Talkie adds around the work. A client uploads a 10-s clip and polls every 10 ms until
  * the transcript is there; the same clip is decoded and transcribed in this process (the worker's
  * own calls, same model) between runs. Overhead = p50 end to end − p50 decode+inference: upload,
- * queueing, the worker's probe and bookkeeping, Redis, polling.
+ * the gateway's probe, queueing, the worker's bookkeeping, Redis, polling.
  */
 export const e2eRow: RowSpec = {
   id: 8,
@@ -83,7 +83,7 @@ export const e2eRow: RowSpec = {
       baselineFigures: { decode_and_inference_ms: own, ffprobe_ms: probes },
       notes: [
         `${RUNS} sequential runs with 1 worker on an otherwise idle stack; polling every ${POLL_MS} ms adds about ${POLL_MS / 2} ms on average`,
-        `where the overhead goes: POST→202 p50 ${fmt(accepted.p50)} ms (the upload, and any checks the gateway makes before queueing), the worker's ffprobe ≈ ${fmt(probes.p50)} ms, the rest (${fmt(overhead - accepted.p50 - probes.p50)} ms) queue pick-up, job-record updates and polling`,
+        `where the overhead goes: POST→202 p50 ${fmt(accepted.p50)} ms (the upload and the gateway's checks, its ffprobe ≈ ${fmt(probes.p50)} ms among them), the rest (${fmt(overhead - accepted.p50)} ms) queue pick-up, handing frames to the inference thread, job-record updates and polling; the worker re-checks the gateway's recorded probe instead of running ffprobe again (REUSE_GATEWAY_PROBE)`,
       ],
     };
   },

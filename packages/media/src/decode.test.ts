@@ -137,6 +137,12 @@ describe('decodeFrames', () => {
     for (let k = 1; k < sources.length; k++) expect(sources[k] - sources[k - 1]).toBe(2);
   });
 
+  it('decodes the same frames with one decoder thread (DECODE_THREADS=1) as with ffmpeg\'s choice', async () => {
+    const [own, single] = await Promise.all([decodeFrames(video, options({ fps: 25 })), decodeFrames(video, options({ fps: 25, threads: 1 }))]);
+    expect(single.count).toBe(own.count);
+    expect(Buffer.compare(Buffer.from(single.pixels), Buffer.from(own.pixels))).toBe(0);
+  });
+
   it('keeps every frame when the rate already matches', async () => {
     const decoded = await decodeFrames(video, options({ fps: SOURCE_FPS }));
     expect(decoded.count).toBe(SOURCE_FRAMES);

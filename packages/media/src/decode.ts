@@ -29,6 +29,11 @@ export interface DecodeOptions {
    * frame since the frames are re-encoded; output times restart at 0. No `durationS`: to the end.
    */
   window?: { startS: number; durationS?: number };
+  /**
+   * decoder threads (`-threads`); unset or 0: ffmpeg's choice (about one per core). Several workers
+   * on one machine scale better with 1 each: their jobs then run side by side instead of contending.
+   */
+  threads?: number;
 }
 
 export interface DecodedFrames {
@@ -164,7 +169,7 @@ interface RawDecodeSpec {
  */
 function runRawDecode(
   file: string,
-  options: Pick<DecodeOptions, 'ffmpeg' | 'maxFrames' | 'timeoutMs' | 'signal' | 'onFrames' | 'progressEveryFrames' | 'window'>,
+  options: Pick<DecodeOptions, 'ffmpeg' | 'maxFrames' | 'timeoutMs' | 'signal' | 'onFrames' | 'progressEveryFrames' | 'window' | 'threads'>,
   spec: RawDecodeSpec,
 ): Promise<number> {
   const { frameBytes } = spec;
@@ -180,7 +185,7 @@ function runRawDecode(
 
     const command = ffmpeg(file)
       .setFfmpegPath(options.ffmpeg)
-      .inputOptions(['-nostdin', '-protocol_whitelist', 'file', '-format_whitelist', spec.demuxers.join(','), ...windowArgs(options.window)])
+      .inputOptions(['-nostdin', '-protocol_whitelist', 'file', '-format_whitelist', spec.demuxers.join(','), ...windowArgs(options.window), ...(options.threads ? ['-threads', String(options.threads)] : [])])
       .outputOptions([
         '-map', '0:v:0',
         '-an', '-sn', '-dn',

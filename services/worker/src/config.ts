@@ -30,6 +30,8 @@ export const WorkerEnv = z.object({
     }),
   /** GPU index for the cuda/tensorrt providers; unset: the provider's default (0) */
   EXECUTION_DEVICE_ID: z.coerce.number().int().min(0).max(64).optional(),
+  /** ffmpeg decoder threads per job; 0 lets ffmpeg choose (about one per core) */
+  DECODE_THREADS: envInt(0, { min: 0, max: 64 }),
   /** ONNX Runtime intra-op threads; 0 lets it choose */
   INTRA_OP_THREADS: envInt(0, { min: 0, max: 256 }),
   /** ONNX Runtime inter-op threads (independent graph branches in parallel); 0: sequential execution */

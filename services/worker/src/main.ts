@@ -156,7 +156,7 @@ async function main() {
     ffmpeg,
     logger,
     decoding,
-    limits: { maxDurationS: config.MAX_DURATION_S, probeTimeoutMs: config.PROBE_TIMEOUT_MS, decodeTimeoutMs: config.DECODE_TIMEOUT_MS },
+    limits: { maxDurationS: config.MAX_DURATION_S, probeTimeoutMs: config.PROBE_TIMEOUT_MS, decodeTimeoutMs: config.DECODE_TIMEOUT_MS, decodeThreads: config.DECODE_THREADS || undefined },
     metrics,
     probeMemo,
     enqueueCorrection: (payload) => enqueuePostprocess(postprocessQueue, payload),
@@ -167,7 +167,7 @@ async function main() {
   const chunkQueue = createChunkQueue(createRedis(config.REDIS_URL, 'producer'));
   chunkQueue.on('error', (err) => logger.warn({ err: err.message }, 'chunk queue connection error'));
   const progress = new ChunkProgress(redis, config.RESULT_TTL_S * 2000);
-  const chunks = new ChunkProcessor({ store, storage, reader, ffmpeg, logger, decoding, progress, limits: { decodeTimeoutMs: config.DECODE_TIMEOUT_MS }, metrics, tracker });
+  const chunks = new ChunkProcessor({ store, storage, reader, ffmpeg, logger, decoding, progress, limits: { decodeTimeoutMs: config.DECODE_TIMEOUT_MS, decodeThreads: config.DECODE_THREADS || undefined }, metrics, tracker });
   const coordinator = new LongVideoCoordinator({
     store,
     storage,

@@ -17,7 +17,7 @@ export interface ProcessorDeps {
   ffmpeg: FfmpegBinaries;
   logger: Logger;
   decoding: DecodingOptions;
-  limits: { maxDurationS: number; probeTimeoutMs: number; decodeTimeoutMs: number };
+  limits: { maxDurationS: number; probeTimeoutMs: number; decodeTimeoutMs: number; decodeThreads?: number };
   /** how often a running job looks whether it was canceled, in ms */
   cancelPollMs?: number;
   metrics?: WorkerMetrics;
@@ -162,6 +162,7 @@ export class TranscriptionProcessor {
         // a little slack over the probed duration: container durations are approximate
         maxFrames: Math.ceil((limits.maxDurationS + 1) * manifest.frame_rate),
         timeoutMs: limits.decodeTimeoutMs,
+        threads: limits.decodeThreads,
         signal,
         onFrames: (n: number) => {
           void store.setProgress(payload.job_id, (Math.min(n, expectedFrames) / expectedFrames) * DECODE_PROGRESS);

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { redisAnswers } from './redis-check';
 import { jwtSecret, stateDir } from './state';
@@ -130,10 +131,14 @@ async function main() {
 
   const gateway = launch('gateway', '@talkie/gateway/dist/main.js', { HOST: host, PORT: String(port), METRICS_PORT: String(metricsBase) });
   const workerPorts: number[] = [];
+  // Several workers on one machine share its cores: each gets its share of threads (unless set),
+  // so their jobs run side by side instead of contending (docs/performance.md, row 7).
+  const share = String(Math.max(1, Math.floor(os.cpus().length / workers)));
+  const threads: Record<string, string> = workers > 1 ? { INTRA_OP_THREADS: env.INTRA_OP_THREADS ?? share, DECODE_THREADS: env.DECODE_THREADS ?? share } : {};
   for (let i = 0; i < workers; i++) {
     const healthPort = metricsBase + 1 + i;
     workerPorts.push(healthPort);
-    launch(`worker-${i + 1}`, '@talkie/worker/dist/main.js', { HEALTH_PORT: String(healthPort), HEALTH_HOST: '127.0.0.1' });
+    launch(`worker-${i + 1}`, '@talkie/worker/dist/main.js', { HEALTH_PORT: String(healthPort), HEALTH_HOST: '127.0.0.1', ...threads });
   }
 
   const dispatcherPort = metricsBase + 1 + workers;

@@ -18,7 +18,7 @@ export interface ChunkProcessorDeps {
   logger: Logger;
   decoding: DecodingOptions;
   progress: ChunkProgress;
-  limits: { decodeTimeoutMs: number };
+  limits: { decodeTimeoutMs: number; decodeThreads?: number };
   /** how often a running chunk looks whether its job was canceled or failed, in ms */
   cancelPollMs?: number;
   metrics?: WorkerMetrics;
@@ -115,6 +115,7 @@ export class ChunkProcessor {
         window: { startS: window.start_frame / fps, ...(last ? {} : { durationS: window.frames / fps }) },
         maxFrames: window.frames + Math.ceil(2 * fps),
         timeoutMs: limits.decodeTimeoutMs,
+        threads: limits.decodeThreads,
         signal,
       };
       // `landmarks` models: the mouth tracker on this window (issues 5 and 10)
