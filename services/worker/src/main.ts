@@ -1,4 +1,3 @@
-import os from 'node:os';
 import { Worker, type Job } from 'bullmq';
 import { QUEUE_PREFIX, QUEUES } from '@talkie/contracts';
 import { ensureDemoModel } from '@talkie/demo-model';
@@ -6,7 +5,7 @@ import { loadMouthTracker, type MouthTracker } from '@talkie/faces';
 import { onnxRuntimeVersion, parseExecutionProviders } from '@talkie/inference';
 import { checkFfmpegVersion, resolveFfmpeg } from '@talkie/media';
 import { CHUNK_QUEUE, ChunkProgress, createChunkQueue, createPostprocessQueue, createRedis, enqueuePostprocess, evictionPolicy, JobStore, ProbeMemo, toJobResource } from '@talkie/queue';
-import { createLogger, createMetricsRegistry, onShutdown, startOpsServer } from '@talkie/runtime';
+import { createLogger, createMetricsRegistry, lowerProcessPriority, onShutdown, startOpsServer } from '@talkie/runtime';
 import { createStorage } from '@talkie/storage';
 import { createWebhookQueue, publishTerminalEvents } from '@talkie/webhooks';
 import { ChunkProcessor } from './chunking/chunk-processor';
@@ -30,12 +29,16 @@ async function main() {
   let ready = false;
   const info: Record<string, unknown> = {};
 
-  try {
-    // Lower priority than the gateway; ffmpeg children inherit it.
-    os.setPriority(0, Math.max(os.getPriority(0), config.WORKER_NICE));
-  } catch (err) {
-    logger.warn({ err: (err as Error).message }, 'could not lower CPU priority');
-  }
+  // Lower priority than the gateway, for every thread (ffmpeg children inherit it); again once the
+  // inference thread and ONNX Runtime's pools exist (lowerNice below).
+  const lowerNice = () => {
+    try {
+      lowerProcessPriority(config.WORKER_NICE);
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'could not lower CPU priority');
+    }
+  };
+  lowerNice();
 
   const registry = createMetricsRegistry('worker');
   const metrics = new WorkerMetrics(registry);
@@ -133,6 +136,8 @@ async function main() {
     );
     Object.assign(info, { face_model: { name: faces.name, version: faces.version, source: loaded.choice.source } });
   }
+
+  lowerNice();
 
   const redis = createRedis(config.REDIS_URL, 'worker');
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
