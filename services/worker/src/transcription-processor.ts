@@ -7,6 +7,7 @@ import type { MouthTracker } from '@talkie/faces';
 import type { JobStore, ProbeMemo } from '@talkie/queue';
 import type { Logger } from '@talkie/runtime';
 import type { BlobStorage } from '@talkie/storage';
+import { watchJob } from './job-watch';
 import type { WorkerMetrics } from './observability/worker-metrics';
 
 export interface ProcessorDeps {
@@ -60,19 +61,11 @@ export class TranscriptionProcessor {
     }
 
     // DELETE /v1/jobs/{id} marks a running job canceled; notice it and stop ffmpeg and the rest.
-    const cancel = new AbortController();
-    const watch = setInterval(() => {
-      store.get(payload.job_id).then(
-        (record) => {
-          if (!record || record.status === 'canceled') cancel.abort();
-        },
-        () => undefined, // Redis hiccup: look again next time
-      );
-    }, this.deps.cancelPollMs ?? 500);
+    const watch = watchJob(store, payload.job_id, (record) => !record || record.status === 'canceled', this.deps.cancelPollMs);
 
     try {
-      const result = await this.transcribe(payload, log, cancel.signal);
-      if (cancel.signal.aborted) throw new TalkieError('processing_failed', { message: 'Processing was aborted.' });
+      const result = await this.transcribe(payload, log, watch.signal);
+      if (watch.signal.aborted) throw new TalkieError('processing_failed', { message: 'Processing was aborted.' });
       if (payload.correct && this.deps.enqueueCorrection) {
         // Issue 8: the raw result is kept and the job stays `processing` until the postprocess
         // service has corrected it; that service completes it, so the webhook fires once, at the end.
@@ -89,7 +82,7 @@ export class TranscriptionProcessor {
     } catch (err) {
       // A cancel also deletes the upload, so a failure right after one (ffprobe finding no file)
       // is the cancel too, even before the watcher has noticed it.
-      if (cancel.signal.aborted || (await store.get(payload.job_id).catch(() => null))?.status === 'canceled') {
+      if (watch.signal.aborted || (await store.get(payload.job_id).catch(() => null))?.status === 'canceled') {
         log.info('job canceled while processing: stopped');
         metrics?.jobs.inc({ outcome: 'canceled' });
         // the gateway that canceled it did this unless it died right after the cancel; idempotent
@@ -110,7 +103,7 @@ export class TranscriptionProcessor {
       this.observeEnd(payload.job_id, 'failed');
       throw new UnrecoverableError(error.code);
     } finally {
-      clearInterval(watch);
+      watch.stop();
     }
   }
 

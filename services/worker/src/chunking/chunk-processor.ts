@@ -7,6 +7,7 @@ import { decodeFrames, type FfmpegBinaries } from '@talkie/media';
 import { ChunkPayload, type ChunkOutcome, type ChunkProgress, type ChunkResult, type JobStore } from '@talkie/queue';
 import type { Logger } from '@talkie/runtime';
 import type { BlobStorage } from '@talkie/storage';
+import { watchJob } from '../job-watch';
 import type { WorkerMetrics } from '../observability/worker-metrics';
 import { ownedSegments } from './windows';
 
@@ -50,19 +51,11 @@ export class ChunkProcessor {
       log.info({ status: record?.status ?? 'missing' }, 'job no longer wanted: chunk skipped');
       return skipped;
     }
-    const stop = new AbortController();
-    const watch = setInterval(() => {
-      store.get(payload.job_id).then(
-        (current) => {
-          if (!current || isTerminal(current.status)) stop.abort();
-        },
-        () => undefined, // Redis hiccup: look again next time
-      );
-    }, this.deps.cancelPollMs ?? 500);
+    const watch = watchJob(store, payload.job_id, (current) => !current || isTerminal(current.status), this.deps.cancelPollMs);
 
     try {
-      const result = await this.transcribe(payload, stop.signal);
-      if (stop.signal.aborted) return skipped;
+      const result = await this.transcribe(payload, watch.signal);
+      if (watch.signal.aborted) return skipped;
       // the words go to Talkie's own store (deleted with the job), never into BullMQ's job data
       const done = await this.deps.progress.record(payload.job_id, result);
       await store.setProgress(payload.job_id, (done / payload.count) * 100);
@@ -71,7 +64,7 @@ export class ChunkProcessor {
       return { index: result.index, frames: result.frames };
     } catch (err) {
       const current = await store.get(payload.job_id).catch(() => null);
-      if (stop.signal.aborted || !current || isTerminal(current.status)) {
+      if (watch.signal.aborted || !current || isTerminal(current.status)) {
         log.info('job ended while its chunk ran: chunk stopped');
         return skipped;
       }
@@ -84,7 +77,7 @@ export class ChunkProcessor {
       metrics?.chunks.inc({ outcome: 'failed' });
       throw new UnrecoverableError(error.code);
     } finally {
-      clearInterval(watch);
+      watch.stop();
     }
   }
 
