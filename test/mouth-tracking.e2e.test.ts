@@ -1,3 +1,4 @@
+import { gridDir } from './support/shared-data';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -26,7 +27,7 @@ let testsrc: string;
 let grid: string;
 
 /** GRID's real speaker (Cooke et al. 2006, CC BY 4.0), read in place from ../shared/data/grid */
-const GRID_CLIP = path.resolve(__dirname, '..', '..', 'shared', 'data', 'grid', 'bbaf2n.mpg');
+const GRID_CLIP = path.join(gridDir(), 'bbaf2n.mpg');
 
 /** A lip package: the demo graph with the given ROI (and the synthetic face package in `faces/`). */
 async function lipPackage(name: string, roi: object): Promise<string> {

@@ -11,8 +11,8 @@ import type { RowSpec } from './types';
 const execFileAsync = promisify(execFile);
 const REPS = 3;
 const FPS = 25;
-/** GRID's real speaker (see ../shared/data/grid/README.md): read in place, never copied */
-const GRID_CLIP = path.resolve(ROOT, '..', 'shared', 'data', 'grid', 'bbaf2n.mpg');
+/** GRID's real speaker (see ../shared/data/grid/README.md): read in place, never copied; TALKIE_SHARED_DIR overrides where shared/ is */
+const GRID_CLIP = path.join(process.env.TALKIE_SHARED_DIR ?? path.resolve(ROOT, '..', 'shared'), 'data', 'grid', 'bbaf2n.mpg');
 
 async function timed<T>(work: () => Promise<T>): Promise<[number, T]> {
   const started = performance.now();

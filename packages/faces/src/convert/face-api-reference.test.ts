@@ -12,6 +12,7 @@
  * landmark crop on one side instead of both (a 3 px shift) gives a 0.6 % mean landmark error, over
  * the 0.2 % bound; two anchors swapped give a box IoU of 0.46.
  */
+import { gridDir } from '../../../../test/support/shared-data';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -31,7 +32,7 @@ import { ensureFaceModels, faceApiWeightsDir } from './face-models';
 const execFileAsync = promisify(execFile);
 
 /** shared/ lies beside the repository (see shared/data/grid/README.md) */
-const GRID = path.resolve(__dirname, '../../../../../shared/data/grid');
+const GRID = gridDir();
 /** clip and frame numbers: rest and speech, different head positions */
 const FRAMES: [string, number[]][] = [
   ['bbaf2n.mpg', [0, 30]],

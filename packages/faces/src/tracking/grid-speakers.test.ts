@@ -1,3 +1,4 @@
+import { gridDir } from '../../../../test/support/shared-data';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -16,7 +17,7 @@ import { MouthTracker, type MouthTrack } from './mouth-tracker';
  */
 jest.setTimeout(600_000);
 
-const GRID = path.resolve(__dirname, '..', '..', '..', '..', '..', 'shared', 'data', 'grid');
+const GRID = gridDir();
 const CLIPS = ['bbaf2n', 'brbk7n', 'lbax4n', 'lbbc2a', 'lrwp9a', 'lwbsza', 'pwij3p', 'sbia1a'];
 const FPS = 25;
 
