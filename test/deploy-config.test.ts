@@ -916,7 +916,9 @@ describe('k8s/', () => {
       const prometheus = scaled.spec.triggers.find((t: Json) => t.type === 'prometheus');
       const query: string = prometheus.metadata.query;
       expect(query).toContain('talkie_queue_jobs');
-      expect(query).toContain(`queue="${QUEUES.transcribe}"`);
+      // the transcribe queue and the chunk jobs of long videos, which every worker serves
+      const queues = /queue=~"([^"]+)"/.exec(query)![1].split('|');
+      expect(queues.sort()).toEqual([QUEUES.transcribe, QUEUES.chunks].sort());
       const states = /state=~"([^"]+)"/.exec(query)![1].split('|');
       expect(states).toEqual(expect.arrayContaining(['waiting', 'prioritized', 'delayed']));
       // the gateway serves that gauge, with those states

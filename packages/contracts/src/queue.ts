@@ -12,6 +12,8 @@ export const QUEUES = {
   webhooks: 'webhooks',
   /** LLM correction of finished transcripts, by the postprocess service (never the GPU worker) */
   postprocess: 'postprocess',
+  /** windows of long videos (CHUNK_SECONDS), child jobs of a transcribe job; every worker serves it */
+  chunks: 'transcribe-chunks',
 } as const;
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 

@@ -1,14 +1,14 @@
 import type { Redis } from 'ioredis';
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { z } from 'zod';
-import { JobId, QUEUE_PREFIX, Segment } from '@talkie/contracts';
+import { JobId, QUEUE_PREFIX, QUEUES, Segment } from '@talkie/contracts';
 
 /**
  * Long videos as BullMQ flows: the `transcribe` job of a long video becomes the parent of one
  * child job per window on this queue, which any worker takes; the parent runs again once all are
  * done and merges their results. Child jobs are internal: clients only ever see the parent's record.
  */
-export const CHUNK_QUEUE = 'transcribe-chunks';
+export const CHUNK_QUEUE = QUEUES.chunks;
 
 /** One window of a long video, in frames at the model's rate (exact, whatever the source's rate). */
 export const ChunkWindow = z.object({

@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolveFfmpeg } from '@talkie/media';
 import { QUEUES } from '@talkie/contracts';
-import { createRedis, createTranscribeQueue, evictionPolicy, JobStore, ProbeMemo, RetentionSweeper, toJobResource, waitForRedis } from '@talkie/queue';
+import { createChunkQueue, createPostprocessQueue, createRedis, createTranscribeQueue, evictionPolicy, JobStore, ProbeMemo, RetentionSweeper, toJobResource, waitForRedis } from '@talkie/queue';
 import { createWebhookQueue, DeliveryLog, publishTerminalEvents, validateWebhookUrl, WebhookSecretStore } from '@talkie/webhooks';
 import { createLogger, createMetricsRegistry, onShutdown, startOpsServer } from '@talkie/runtime';
 import { createStorage } from '@talkie/storage';
@@ -52,7 +52,17 @@ async function main() {
       : undefined;
 
   const registry = createMetricsRegistry('gateway');
-  const metrics = new GatewayMetrics(registry, [{ name: QUEUES.transcribe, queue }]);
+  // Every queue's depth on /metrics, for dashboards and autoscaling; the chunk and postprocess queues
+  // are only read here (one shared connection: counting needs nothing else).
+  const countingConnection = createRedis(config.REDIS_URL, 'producer');
+  const chunkQueue = createChunkQueue(countingConnection);
+  const postprocessQueue = createPostprocessQueue(countingConnection);
+  for (const q of [chunkQueue, postprocessQueue]) q.on('error', (err) => logger.warn({ err: err.message }, 'queue connection error'));
+  const metrics = new GatewayMetrics(registry, [
+    { name: QUEUES.transcribe, queue },
+    { name: QUEUES.chunks, queue: chunkQueue },
+    { name: QUEUES.postprocess, queue: postprocessQueue },
+  ]);
   const app = createApp({
     metrics,
     console: config.CONSOLE_ENABLED,
@@ -148,6 +158,9 @@ async function main() {
       ops.server.close();
       await queue.close();
       await webhookQueue.close();
+      await chunkQueue.close();
+      await postprocessQueue.close();
+      countingConnection.disconnect();
       await redis.quit();
     },
     config.SHUTDOWN_GRACE_MS,
