@@ -75,13 +75,19 @@ export async function waitForLog(stack: Stack, services: string[], match: (line:
  * Completions of `jobId` that took effect, per worker service: "job completed" lines whose store
  * transition was applied (a worker finishing a job another one already completed logs outcome "terminal").
  */
-export function completions(stack: Stack, services: string[], jobId: string): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const s of services) {
-    const n = logLines(stack, s).filter((l) => l.job_id === jobId && l.msg === 'job completed' && l.outcome === 'applied').length;
-    if (n) counts[s] = n;
-  }
-  return counts;
+export async function completions(stack: Stack, services: string[], jobId: string): Promise<Record<string, number>> {
+  const count = () => {
+    const counts: Record<string, number> = {};
+    for (const s of services) {
+      const n = logLines(stack, s).filter((l) => l.job_id === jobId && l.msg === 'job completed' && l.outcome === 'applied').length;
+      if (n) counts[s] = n;
+    }
+    return counts;
+  };
+  // The worker logs "job completed" just after the record says so (and after the bookkeeping that
+  // follows): give the line a moment to reach its log file before counting.
+  await waitUntil(async () => Object.keys(count()).length > 0, `the completion of ${jobId} in a worker log`, 5_000, 50).catch(() => undefined);
+  return count();
 }
 
 /** Jobs the gateway counts as in flight for `tenant` (its MAX_JOBS_IN_FLIGHT budget): 0 once all are finished. */
