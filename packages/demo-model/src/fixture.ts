@@ -138,6 +138,54 @@ export interface RenderedFixture {
   words: WordTiming[];
 }
 
+export interface RawFrameEncoding {
+  ffmpeg: string;
+  out: string;
+  pixFmt: 'gray' | 'rgb24';
+  width: number;
+  height: number;
+  fps: number;
+  frames: number;
+  /** the output's codec and container options */
+  codecArgs: string[];
+  /** frame i, `width`×`height` pixels of `pixFmt` */
+  render: (index: number) => Uint8Array;
+}
+
+/**
+ * Pipes frames drawn in Node into ffmpeg as raw video and encodes them to `out`, honouring
+ * backpressure; a failed encode leaves no file behind and says what ffmpeg said.
+ */
+export async function encodeRawFrames(spec: RawFrameEncoding): Promise<void> {
+  const args = [
+    '-hide_banner', '-loglevel', 'error', '-y',
+    '-f', 'rawvideo', '-pix_fmt', spec.pixFmt, '-s', `${spec.width}x${spec.height}`, '-r', String(spec.fps), '-i', 'pipe:0',
+    ...spec.codecArgs,
+    spec.out,
+  ];
+  const child = spawn(spec.ffmpeg, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve(code ?? -1));
+  });
+  try {
+    for (let i = 0; i < spec.frames; i++) {
+      if (!child.stdin.write(spec.render(i))) await new Promise((r) => child.stdin.once('drain', r));
+    }
+    child.stdin.end();
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  const code = await exited;
+  if (code !== 0) {
+    await rm(spec.out, { force: true });
+    throw new Error(`ffmpeg could not encode the fixture (exit ${code}): ${stderr.trim()}`);
+  }
+}
+
 /**
  * Renders a sentence to a real video file with ffmpeg: frames are drawn here and piped in as raw
  * grey video, then encoded with the container's usual codec. Frame i shows what the timeline has
@@ -152,36 +200,21 @@ export async function renderFixture(options: RenderOptions): Promise<RenderedFix
   const duration = plan.duration_s + (options.padSeconds ?? 0);
   const frames = Math.ceil(duration * fps - 1e-9);
 
-  const args = [
-    '-hide_banner', '-loglevel', 'error', '-y',
-    '-f', 'rawvideo', '-pix_fmt', 'gray', '-s', `${FRAME_WIDTH}x${FRAME_HEIGHT}`, '-r', String(fps), '-i', 'pipe:0',
-    ...CODEC_ARGS[format],
-    options.out,
-  ];
-  const child = spawn(options.ffmpeg, args, { stdio: ['pipe', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve(code ?? -1));
-  });
-  try {
-    for (let i = 0; i < frames; i++) {
+  await encodeRawFrames({
+    ffmpeg: options.ffmpeg,
+    out: options.out,
+    pixFmt: 'gray',
+    width: FRAME_WIDTH,
+    height: FRAME_HEIGHT,
+    fps,
+    frames,
+    codecArgs: CODEC_ARGS[format],
+    // The distractor changes with each event, not each frame: it looks like a moving face around
+    // the mouth and stays cheap to encode.
+    render: (i) => {
       const { token, event } = tokenAt(plan.events, i / fps);
-      // The distractor changes with each event, not each frame: it looks like a moving face around
-      // the mouth and stays cheap to encode.
-      const frame = renderFrame(token, event + 2);
-      if (!child.stdin.write(frame)) await new Promise((r) => child.stdin.once('drain', r));
-    }
-    child.stdin.end();
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw err;
-  }
-  const code = await exited;
-  if (code !== 0) {
-    await rm(options.out, { force: true });
-    throw new Error(`ffmpeg could not encode the fixture (exit ${code}): ${stderr.trim()}`);
-  }
+      return renderFrame(token, event + 2);
+    },
+  });
   return { text: plan.text, file: options.out, fps, format, frames, duration_s: round(frames / fps), words: plan.words };
 }

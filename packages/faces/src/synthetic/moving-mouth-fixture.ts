@@ -1,6 +1,4 @@
-import { spawn } from 'node:child_process';
-import { rm } from 'node:fs/promises';
-import { CELL, CODES, GRID, INPUT_SIZE, prng, timeline, type WordTiming } from '@talkie/demo-model';
+import { CELL, CODES, encodeRawFrames, GRID, INPUT_SIZE, prng, timeline, type WordTiming } from '@talkie/demo-model';
 import { LIPS_RGB, RING_RADIUS, RING_THICKNESS } from './ring-face-model';
 
 /** A larger colour frame than the demo fixtures', so the mouth has room to travel. */
@@ -105,40 +103,25 @@ export async function renderMovingMouth(options: MovingMouthOptions): Promise<Mo
   const fps = options.fps ?? 25;
   const plan = timeline(options.text);
   const frames = Math.ceil(plan.duration_s * fps - 1e-9);
-  const args = [
-    '-hide_banner', '-loglevel', 'error', '-y',
-    '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${MOVING_WIDTH}x${MOVING_HEIGHT}`, '-r', String(fps), '-i', 'pipe:0',
-    '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '12', '-pix_fmt', 'yuv420p', '-f', 'mp4',
-    options.out,
-  ];
-  const child = spawn(options.ffmpeg, args, { stdio: ['pipe', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve(code ?? -1));
-  });
   const centres: Array<[number, number]> = [];
-  try {
-    for (let i = 0; i < frames; i++) {
+  await encodeRawFrames({
+    ffmpeg: options.ffmpeg,
+    out: options.out,
+    pixFmt: 'rgb24',
+    width: MOVING_WIDTH,
+    height: MOVING_HEIGHT,
+    fps,
+    frames,
+    codecArgs: ['-c:v', 'libx264', '-preset', 'veryfast', '-crf', '12', '-pix_fmt', 'yuv420p', '-f', 'mp4'],
+    render: (i) => {
       const t = i / fps;
       const event = plan.events.findIndex((e) => t >= e.start - 1e-9 && t < e.end - 1e-9);
       const token = event >= 0 ? plan.events[event].token : 0;
       const centre = mouthPath(t, plan.duration_s);
       centres.push(centre);
       const ring = !(options.occlude && i >= options.occlude.from && i < options.occlude.to);
-      const frame = renderMovingFrame(token, event + 2, centre, { ring, face: !options.noFace });
-      if (!child.stdin.write(frame)) await new Promise((r) => child.stdin.once('drain', r));
-    }
-    child.stdin.end();
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw err;
-  }
-  const code = await exited;
-  if (code !== 0) {
-    await rm(options.out, { force: true });
-    throw new Error(`ffmpeg could not encode the fixture (exit ${code}): ${stderr.trim()}`);
-  }
+      return renderMovingFrame(token, event + 2, centre, { ring, face: !options.noFace });
+    },
+  });
   return { text: plan.text, file: options.out, fps, frames, width: MOVING_WIDTH, height: MOVING_HEIGHT, centres, words: plan.words };
 }
