@@ -1,24 +1,6 @@
 import type { LogProbs } from './ctc';
 import { CtcPrefixScorer } from './ctc-prefix-score';
-
-/** Deterministic pseudo-random log-probability rows (mulberry32). */
-function randomLogProbs(steps: number, vocab: number, seed: number): LogProbs {
-  let a = seed >>> 0;
-  const rand = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const data = new Float32Array(steps * vocab);
-  for (let t = 0; t < steps; t++) {
-    const raw = Array.from({ length: vocab }, () => 0.05 + rand());
-    const sum = raw.reduce((x, y) => x + y, 0);
-    raw.forEach((p, v) => (data[t * vocab + v] = Math.log(p / sum)));
-  }
-  return { data, steps, vocab };
-}
+import { randomProbs } from './log-probs.testing';
 
 /** Every frame-level path, with its probability and its CTC collapse. */
 function* paths(m: LogProbs, blank: number): Generator<{ p: number; labels: number[] }> {
@@ -51,7 +33,7 @@ const bruteForceWhole = (m: LogProbs, blank: number, labels: number[]) =>
 describe('CtcPrefixScorer', () => {
   const BLANK = 0;
   const EOS = 3;
-  const m = randomLogProbs(5, 4, 7); // 4^5 = 1,024 paths
+  const m = randomProbs(5, 4, 7); // 4^5 = 1,024 paths
 
   /** Walks `prefix` through the scorer one label at a time, as the beam search does. */
   function walk(scorer: CtcPrefixScorer, prefix: number[]) {
@@ -84,7 +66,7 @@ describe('CtcPrefixScorer', () => {
   });
 
   it('never lets a longer prefix score above its parent (scores only fall as a hypothesis grows)', () => {
-    const scorer = new CtcPrefixScorer(randomLogProbs(12, 6, 3), BLANK, 5);
+    const scorer = new CtcPrefixScorer(randomProbs(12, 6, 3), BLANK, 5);
     let prefix: number[] = [];
     let state = scorer.initial();
     for (const label of [1, 2, 2, 3, 1, 4]) {
@@ -121,7 +103,7 @@ describe('CtcPrefixScorer', () => {
   });
 
   it('gives -Infinity to a prefix longer than the frames can hold', () => {
-    const short = randomLogProbs(2, 4, 1);
+    const short = randomProbs(2, 4, 1);
     const scorer = new CtcPrefixScorer(short, BLANK, EOS);
     const state = walk(scorer, [1, 2]);
     expect(scorer.score([1, 2], state, [1])[0]).toBe(-Infinity);

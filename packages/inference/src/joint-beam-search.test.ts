@@ -1,32 +1,6 @@
 import { prefixBeamSearch, type LogProbs } from './ctc';
 import { jointBeamSearch, type AttentionStep, type JointDecodingOptions } from './joint-beam-search';
-
-/** A (T × V) matrix of log-probabilities from rows of probabilities. */
-function fromProbs(rows: number[][]): LogProbs {
-  const vocab = rows[0].length;
-  const data = new Float32Array(rows.length * vocab);
-  rows.forEach((row, t) => row.forEach((p, v) => (data[t * vocab + v] = Math.log(p))));
-  return { data, steps: rows.length, vocab };
-}
-
-/** Deterministic pseudo-random probability rows (mulberry32). */
-function randomProbs(steps: number, vocab: number, seed: number): LogProbs {
-  let a = seed >>> 0;
-  const rand = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return fromProbs(
-    Array.from({ length: steps }, () => {
-      const raw = Array.from({ length: vocab }, () => 0.05 + rand());
-      const sum = raw.reduce((x, y) => x + y, 0);
-      return raw.map((x) => x / sum);
-    }),
-  );
-}
+import { fromProbs, randomProbs } from './log-probs.testing';
 
 /** A decoder that scores the next token from the last one only: rows of log-probabilities. */
 function bigram(table: (last: number) => number[], calls: number[][][] = []): AttentionStep {
