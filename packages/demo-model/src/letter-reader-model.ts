@@ -39,10 +39,12 @@ export const demoManifest = (): ModelManifest => ({
  * map each cell to ±1 and score every token's code by correlation (a MatMul). Each step is an
  * ordinary ONNX operator run by ONNX Runtime.
  */
-export function buildLetterReaderGraph(): Uint8Array {
-  const g = new GraphBuilder(DEMO_MODEL_NAME);
-  const video = g.input('video', ['batch', 1, 'time', INPUT_SIZE, INPUT_SIZE]);
-
+/**
+ * The demo models' front end: undo the normalisation, average the inner part of each 4×4 cell
+ * (a strided Conv), map to ±1, and shape it (N·T, 1, 4, 4) → (N, T, 16), with N and T read from
+ * the input's shape at run time. Returns the (N, T, 16) tensor's name.
+ */
+export function readCells(g: GraphBuilder, video: string): string {
   const frames = g.op('Reshape', [video, g.intConst([-1, 1, INPUT_SIZE, INPUT_SIZE])]);
   const pixels = g.op('Add', [g.op('Mul', [frames, g.floatConst([STD], [])]), g.floatConst([MEAN], [])]);
 
@@ -57,11 +59,17 @@ export function buildLetterReaderGraph(): Uint8Array {
   ]);
   const signs = g.op('Sub', [g.op('Mul', [cellMeans, g.floatConst([2], [])]), g.floatConst([1], [])]);
 
-  // (N·T, 1, 4, 4) → (N, T, 16), with N and T read from the input's shape at run time.
   const shape = g.op('Shape', [video]);
   const nt = g.op('Gather', [shape, g.intConst([0, 2])], [attr.int('axis', 0)]);
   const targetShape = g.op('Concat', [nt, g.intConst([CELLS])], [attr.int('axis', 0)]);
-  const perFrame = g.op('Reshape', [signs, targetShape]);
+  return g.op('Reshape', [signs, targetShape]);
+}
+
+export function buildLetterReaderGraph(): Uint8Array {
+  const g = new GraphBuilder(DEMO_MODEL_NAME);
+  const video = g.input('video', ['batch', 1, 'time', INPUT_SIZE, INPUT_SIZE]);
+
+  const perFrame = readCells(g, video);
 
   const templates = new Float32Array(CELLS * TOKENS.length);
   CODES.forEach((code, token) => code.forEach((bit, cell) => (templates[cell * TOKENS.length + token] = bit ? 1 : -1)));

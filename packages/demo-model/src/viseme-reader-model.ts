@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { ModelManifest } from '@talkie/inference';
 import { CELLS, CODES, TOKENS as LETTER_TOKENS } from './alphabet';
 import { prng } from './fixture';
-import { CELL, CELL_MARGIN, INPUT_SIZE, MEAN, STD } from './letter-reader-model';
+import { INPUT_SIZE, MEAN, readCells, STD } from './letter-reader-model';
 import { attr, GraphBuilder } from './onnx-graph';
 
 /**
@@ -94,21 +94,7 @@ export const visemeManifest = (): ModelManifest => ({
 export function buildVisemeEncoderGraph(): Uint8Array {
   const g = new GraphBuilder(`${VISEME_MODEL_NAME}-encoder`);
   const video = g.input('video', ['batch', 1, 'time', INPUT_SIZE, INPUT_SIZE]);
-  const frames = g.op('Reshape', [video, g.intConst([-1, 1, INPUT_SIZE, INPUT_SIZE])]);
-  const pixels = g.op('Add', [g.op('Mul', [frames, g.floatConst([STD], [])]), g.floatConst([MEAN], [])]);
-  const inner = CELL - 2 * CELL_MARGIN;
-  const kernel = new Float32Array(CELL * CELL);
-  for (let y = CELL_MARGIN; y < CELL - CELL_MARGIN; y++) {
-    for (let x = CELL_MARGIN; x < CELL - CELL_MARGIN; x++) kernel[y * CELL + x] = 1 / (inner * inner);
-  }
-  const cellMeans = g.op('Conv', [pixels, g.floatConst(kernel, [1, 1, CELL, CELL])], [
-    attr.ints('kernel_shape', [CELL, CELL]),
-    attr.ints('strides', [CELL, CELL]),
-  ]);
-  const signs = g.op('Sub', [g.op('Mul', [cellMeans, g.floatConst([2], [])]), g.floatConst([1], [])]);
-  const shape = g.op('Shape', [video]);
-  const nt = g.op('Gather', [shape, g.intConst([0, 2])], [attr.int('axis', 0)]);
-  const perFrame = g.op('Reshape', [signs, g.op('Concat', [nt, g.intConst([CELLS])], [attr.int('axis', 0)])]);
+  const perFrame = readCells(g, video);
   g.op('Identity', [perFrame], [], 'features');
   g.output('features', ['batch', 'time', CELLS]);
 
