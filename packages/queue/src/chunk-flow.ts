@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { z } from 'zod';
 import { JobId, QUEUE_PREFIX, QUEUES, Segment } from '@talkie/contracts';
+import { WORK_JOB_OPTIONS } from './transcribe-queue';
 
 /**
  * Long videos as BullMQ flows: the `transcribe` job of a long video becomes the parent of one
@@ -57,13 +58,7 @@ export interface ChunkOutcome {
  * Chunk retries as for whole jobs; a chunk that fails for good fails its parent (the chunk worker
  * records the parent's failure with the chunk's error code first).
  */
-export const CHUNK_JOB_OPTIONS: JobsOptions = {
-  attempts: 3,
-  backoff: { type: 'exponential', delay: 2_000 },
-  removeOnComplete: true,
-  removeOnFail: { age: 24 * 3600, count: 10_000 },
-  failParentOnFailure: true,
-};
+export const CHUNK_JOB_OPTIONS: JobsOptions = { ...WORK_JOB_OPTIONS, failParentOnFailure: true };
 
 /** BullMQ job id of a window: stable, so adding the children again (a retried parent) adds nothing twice. */
 export const chunkJobId = (jobId: string, index: number): string => `${jobId}-chunk-${index}`;

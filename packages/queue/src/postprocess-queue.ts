@@ -1,17 +1,13 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { PostprocessPayload, QUEUE_PREFIX, QUEUES } from '@talkie/contracts';
+import { WORK_JOB_OPTIONS } from './transcribe-queue';
 
 /**
  * Retry policy of postprocess jobs. The LLM call retries inside the openai client (timeouts, 5xx,
  * 429) and a failed call still completes the job (with the raw text), so BullMQ's attempts only
  * cover the service itself: a process that died or lost Redis mid-job.
  */
-export const POSTPROCESS_JOB_OPTIONS: JobsOptions = {
-  attempts: 3,
-  backoff: { type: 'exponential', delay: 2_000 },
-  removeOnComplete: true,
-  removeOnFail: { age: 24 * 3600, count: 10_000 },
-};
+export const POSTPROCESS_JOB_OPTIONS: JobsOptions = WORK_JOB_OPTIONS;
 
 export function createPostprocessQueue(connection: ConnectionOptions): Queue<PostprocessPayload> {
   return new Queue<PostprocessPayload>(QUEUES.postprocess, { connection, prefix: QUEUE_PREFIX });

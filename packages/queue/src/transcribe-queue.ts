@@ -1,14 +1,19 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { QUEUE_PREFIX, QUEUES, TranscribePayload } from '@talkie/contracts';
 
-/** Retry policy of transcription jobs: transient failures (a timeout, a lost worker) get two more tries. */
-export const TRANSCRIBE_JOB_OPTIONS: JobsOptions = {
+/**
+ * Retry policy of Talkie's work queues (transcription, chunks, postprocess): transient failures (a
+ * timeout, a lost worker) get two more tries.
+ */
+export const WORK_JOB_OPTIONS: JobsOptions = {
   attempts: 3,
   backoff: { type: 'exponential', delay: 2_000 },
   // The job record store (job-store.ts) is what clients read; BullMQ's copy is only the work item.
   removeOnComplete: true,
   removeOnFail: { age: 24 * 3600, count: 10_000 },
 };
+
+export const TRANSCRIBE_JOB_OPTIONS: JobsOptions = WORK_JOB_OPTIONS;
 
 export function createTranscribeQueue(connection: ConnectionOptions): Queue<TranscribePayload> {
   return new Queue<TranscribePayload>(QUEUES.transcribe, { connection, prefix: QUEUE_PREFIX });
