@@ -47,3 +47,10 @@ export async function evictionPolicy(redis: Redis): Promise<string | undefined> 
     return undefined; // managed Redis often disables CONFIG; nothing to check then
   }
 }
+
+/** Every service's start-up check: a warning when Redis may evict keys (and so queued jobs). */
+export function warnIfEvicting(redis: Redis, logger: { warn(fields: object, message: string): void }): void {
+  evictionPolicy(redis).then((policy) => {
+    if (policy && policy !== 'noeviction') logger.warn({ policy }, `Redis maxmemory-policy is "${policy}": it can evict queued jobs; set it to noeviction`);
+  }, () => undefined);
+}

@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolveFfmpeg } from '@talkie/media';
 import { QUEUES } from '@talkie/contracts';
-import { createChunkQueue, createPostprocessQueue, createRedis, createTranscribeQueue, evictionPolicy, JobStore, ProbeMemo, RetentionSweeper, toJobResource, waitForRedis } from '@talkie/queue';
+import { createChunkQueue, createPostprocessQueue, createRedis, createTranscribeQueue, warnIfEvicting, JobStore, ProbeMemo, RetentionSweeper, toJobResource, waitForRedis } from '@talkie/queue';
 import { createWebhookQueue, DeliveryLog, publishTerminalEvents, validateWebhookUrl, WebhookSecretStore } from '@talkie/webhooks';
 import { createLogger, createMetricsRegistry, onShutdown, startOpsServer } from '@talkie/runtime';
 import { createStorage } from '@talkie/storage';
@@ -136,11 +136,7 @@ async function main() {
     `gateway listening; metrics on ${config.METRICS_HOST}:${ops.port}`,
   );
 
-  evictionPolicy(redis).then((policy) => {
-    if (policy && policy !== 'noeviction') {
-      logger.warn({ policy }, `Redis maxmemory-policy is "${policy}": it can evict queued jobs; set it to noeviction`);
-    }
-  }, () => undefined);
+  warnIfEvicting(redis, logger);
 
   const sweeper = new RetentionSweeper({ redis, store, storage, partialGraceMs: config.REQUEST_TIMEOUT_MS * 2 });
   const stopSweeping = sweeper.schedule(

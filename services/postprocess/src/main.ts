@@ -1,7 +1,7 @@
 import { Worker } from 'bullmq';
 import { Counter, Histogram } from 'prom-client';
 import { QUEUE_PREFIX, QUEUES } from '@talkie/contracts';
-import { createRedis, evictionPolicy, JobStore, toJobResource } from '@talkie/queue';
+import { createRedis, warnIfEvicting, JobStore, toJobResource } from '@talkie/queue';
 import { createLogger, createMetricsRegistry, onShutdown, startOpsServer } from '@talkie/runtime';
 import { createWebhookQueue, publishTerminalEvents } from '@talkie/webhooks';
 import { loadPostprocessConfig } from './config';
@@ -73,9 +73,7 @@ async function main() {
     processor.onFailed(job, err).catch((e: Error) => logger.error({ err: e.message, job_id: job?.id }, 'could not complete a given-up job'));
   });
 
-  evictionPolicy(redis).then((policy) => {
-    if (policy && policy !== 'noeviction') logger.warn({ policy }, `Redis maxmemory-policy is "${policy}": set it to noeviction`);
-  }, () => undefined);
+  warnIfEvicting(redis, logger);
 
   onShutdown(
     logger,

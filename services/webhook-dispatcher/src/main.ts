@@ -1,6 +1,6 @@
 import { Worker } from 'bullmq';
 import { QUEUE_PREFIX, QUEUES } from '@talkie/contracts';
-import { createRedis, evictionPolicy } from '@talkie/queue';
+import { createRedis, warnIfEvicting } from '@talkie/queue';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { DeliveryAttempt } from '@talkie/contracts';
 import { createLogger, createMetricsRegistry, onShutdown, startOpsServer } from '@talkie/runtime';
@@ -77,9 +77,7 @@ async function main() {
     processor.onFailed(job, err).catch((e: Error) => logger.error({ err: e.message, delivery_id: job?.id }, 'could not record a dead letter'));
   });
 
-  evictionPolicy(redis).then((policy) => {
-    if (policy && policy !== 'noeviction') logger.warn({ policy }, `Redis maxmemory-policy is "${policy}": set it to noeviction`);
-  }, () => undefined);
+  warnIfEvicting(redis, logger);
 
   onShutdown(logger, async () => {
     ready = false;

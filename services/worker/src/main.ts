@@ -4,7 +4,7 @@ import { ensureDemoModel } from '@talkie/demo-model';
 import { loadMouthTracker, type MouthTracker } from '@talkie/faces';
 import { onnxRuntimeVersion, parseExecutionProviders } from '@talkie/inference';
 import { checkFfmpegVersion, resolveFfmpeg } from '@talkie/media';
-import { CHUNK_QUEUE, ChunkProgress, createChunkQueue, createPostprocessQueue, createRedis, enqueuePostprocess, evictionPolicy, JobStore, ProbeMemo, toJobResource } from '@talkie/queue';
+import { CHUNK_QUEUE, ChunkProgress, createChunkQueue, createPostprocessQueue, createRedis, enqueuePostprocess, warnIfEvicting, JobStore, ProbeMemo, toJobResource } from '@talkie/queue';
 import { createLogger, createMetricsRegistry, lowerProcessPriority, onShutdown, startOpsServer } from '@talkie/runtime';
 import { createStorage } from '@talkie/storage';
 import { createWebhookQueue, publishTerminalEvents } from '@talkie/webhooks';
@@ -244,9 +244,7 @@ async function main() {
     }
   });
 
-  evictionPolicy(redis).then((policy) => {
-    if (policy && policy !== 'noeviction') logger.warn({ policy }, `Redis maxmemory-policy is "${policy}": set it to noeviction`);
-  }, () => undefined);
+  warnIfEvicting(redis, logger);
 
   onShutdown(
     logger,
