@@ -1261,6 +1261,20 @@ describe.each(Object.entries(DOCKER_DIRS) as [Service, string][])('services/%s D
     });
   }
   if (service === 'gateway') {
+    it('compiles talkie-probe against Debian\'s libavformat in the build stage, insists on it, and ships it', () => {
+      const build = stages[0];
+      const apt = ops('RUN', build).find((r) => r.includes('apt-get install'))!;
+      expect(apt).toMatch(/--no-install-recommends gcc libc6-dev pkg-config libavformat-dev libavcodec-dev libavutil-dev/);
+      expect(apt).toMatch(/rm -rf \/var\/lib\/apt\/lists\/\*/);
+      expect(ops('ENV', build).join(' ')).toMatch(/\bTALKIE_REQUIRE_PROBER=1\b/);
+      // `npm run build` runs the media package's build:native task, which compiles it
+      expect(JSON.parse(read(path.join(ROOT, 'package.json'))).scripts.build).toMatch(/turbo run build build:native\b/);
+      expect(JSON.parse(read(path.join(ROOT, 'packages/media/package.json'))).scripts['build:native']).toBe('node scripts/build-prober.mjs');
+      // shipped where residentProberPath() looks (dist/../native/build), with no compiler in the runtime
+      expect(ops('COPY')).toContain('--from=build /src/packages/media/native/build/talkie-probe ./packages/media/native/build/talkie-probe');
+      expect(ops('RUN').join(' ')).not.toMatch(/\bgcc\b|-dev\b/);
+    });
+
     it('carries no model runtime', () => {
       expect(ops('COPY').join(' ')).not.toMatch(/inference|demo-model/);
     });

@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { residentProberPath } from '@talkie/media';
 import { createRedis, createTranscribeQueue, enqueueTranscription, JobStore } from '@talkie/queue';
 import path from 'node:path';
 import jwt from 'jsonwebtoken';
@@ -156,8 +158,11 @@ describe('gateway: authentication, ownership and bad input', () => {
     expect((await fetch(`${stack.baseUrl}/healthz`)).status).toBe(200);
     const ready = await fetch(`${stack.baseUrl}/readyz`);
     expect(ready.status).toBe(200);
-    // the version of what parses untrusted input here (ffprobe) is reported
-    expect(((await ready.json()) as { versions: { ffmpeg: string } }).versions.ffmpeg).toMatch(/^\d+\./);
+    // the version of what parses untrusted input here (ffmpeg's libavformat) is reported, and how:
+    // talkie-probe wherever `npm run build` could build it (all of the above went through it)
+    const versions = ((await ready.json()) as { versions: { ffmpeg: string; prober: string } }).versions;
+    expect(versions.ffmpeg).toMatch(/^\d+\./);
+    expect(versions.prober).toBe(existsSync(residentProberPath()) ? 'resident' : 'ffprobe');
     const created = await submit(stack.baseUrl, stack.token('carol'), files.good);
     const job = await waitForJob(stack.baseUrl, stack.token('carol'), created.body.id);
     expect(job.result?.text).toBe('GOOD INPUT');

@@ -61,7 +61,7 @@ describe('OpenAPI 3.1 document', () => {
       storage: { ping: noop } as never,
       store: {} as never,
       queue: {} as never,
-      ffprobe: 'ffprobe',
+      prober: {} as never,
       corsOrigins: [],
       trustProxy: 0,
       rateLimit: { windowMs: 1000, max: 1, jobsMax: 1 },

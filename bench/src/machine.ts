@@ -8,6 +8,8 @@ export interface MachineInfo {
   os: string;
   node: string;
   ffmpeg: string;
+  /** how uploads are probed in this run (set by run.ts) */
+  prober?: string;
   load_average_at_start: number[];
 }
 

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { writeDemoModel } from '@talkie/demo-model';
-import { resolveFfmpeg } from '@talkie/media';
+import { createVideoProber, resolveFfmpeg } from '@talkie/media';
 import { renderFixtureOf, renderTestClip } from './fixtures';
 import { commitInfo, machineInfo } from './machine';
 import { killAllNow, stopAll } from './procs';
@@ -129,6 +129,11 @@ async function main() {
     const machine = machineInfo(ffmpeg.ffmpeg);
     const commit = commitInfo(ROOT);
     log(`${machine.cpus} × ${machine.cpu_model}, ${(machine.memory_bytes / 2 ** 30).toFixed(1)} GiB, node ${machine.node}, ${machine.ffmpeg}`);
+    // What the gateway and workers will choose (PROBER=auto): rows 3 and 8 depend on it.
+    const probing = await createVideoProber({ binaries: ffmpeg });
+    machine.prober = probing.kind === 'resident' ? 'talkie-probe (resident libavformat, a fork per file)' : 'ffprobe (a process per file; talkie-probe not built)';
+    await probing.close();
+    log(`uploads probed with ${machine.prober}`);
     log(`commit ${commit.commit}${commit.dirty_files ? ` (+${commit.dirty_files} changed files in the tree)` : ''}; scratch ${tmp}`);
 
     if (machine.load_average_at_start[0] > 0.5) {

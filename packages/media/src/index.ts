@@ -2,3 +2,5 @@ export * from './binaries';
 export * from './probe';
 export * from './decode';
 export * from './probe-policy';
+export * from './resident-prober';
+export * from './video-prober';

@@ -39,6 +39,35 @@ interface FfprobeJson {
   }>;
 }
 
+/** What both probers report, in ffprobe's own spelling (numbers as the strings ffprobe prints). */
+export interface ProbeFields {
+  format_name?: string;
+  /** the container's duration, e.g. "10.000000" */
+  duration?: string;
+  streams: number;
+  video_streams: number;
+  /** the first video stream */
+  video?: Pick<NonNullable<FfprobeJson['streams']>[number], 'codec_name' | 'width' | 'height' | 'avg_frame_rate' | 'r_frame_rate' | 'duration' | 'nb_frames'>;
+}
+
+/** The one reading of probe fields into a VideoProbe, whichever prober produced them. */
+export function videoProbeOf(fields: ProbeFields): VideoProbe {
+  const video = fields.video;
+  if (!video || fields.video_streams < 1) throw new TalkieError('no_video_stream');
+  const duration = Number(fields.duration ?? video.duration ?? NaN);
+  return {
+    format: fields.format_name ?? 'unknown',
+    duration_s: Number.isFinite(duration) ? duration : 0,
+    width: video.width ?? 0,
+    height: video.height ?? 0,
+    fps: parseRate(video.avg_frame_rate) || parseRate(video.r_frame_rate),
+    codec: video.codec_name ?? 'unknown',
+    video_streams: fields.video_streams,
+    streams: fields.streams,
+    frames: Number(video.nb_frames) || 0,
+  };
+}
+
 /**
  * Reads a file's container and first video stream with ffprobe: no shell, local files only
  * (`-protocol_whitelist file`, so a playlist cannot make it fetch anything), killed after the timeout.
@@ -72,23 +101,11 @@ export function probeVideo(file: string, options: ProbeOptions): Promise<VideoPr
         }
         const streams = parsed.streams ?? [];
         const videos = streams.filter((s) => s.codec_type === 'video');
-        const video = videos[0];
-        if (!video) {
-          reject(new TalkieError('no_video_stream'));
-          return;
+        try {
+          resolve(videoProbeOf({ format_name: parsed.format?.format_name, duration: parsed.format?.duration, streams: streams.length, video_streams: videos.length, video: videos[0] }));
+        } catch (e) {
+          reject(e);
         }
-        const duration = Number(parsed.format?.duration ?? video.duration ?? NaN);
-        resolve({
-          format: parsed.format?.format_name ?? 'unknown',
-          duration_s: Number.isFinite(duration) ? duration : 0,
-          width: video.width ?? 0,
-          height: video.height ?? 0,
-          fps: parseRate(video.avg_frame_rate) || parseRate(video.r_frame_rate),
-          codec: video.codec_name ?? 'unknown',
-          video_streams: videos.length,
-          streams: streams.length,
-          frames: Number(video.nb_frames) || 0,
-        });
       },
     );
   });

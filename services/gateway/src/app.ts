@@ -4,7 +4,7 @@ import helmet from 'helmet';
 import type { Redis } from 'ioredis';
 import type { Queue } from 'bullmq';
 import type { DeliveryAttempt, TranscribePayload } from '@talkie/contracts';
-import type { MediaLimits } from '@talkie/media';
+import type { MediaLimits, VideoProber } from '@talkie/media';
 import type { JobStore, ProbeMemo } from '@talkie/queue';
 import type { Logger } from '@talkie/runtime';
 import type { BlobStorage } from '@talkie/storage';
@@ -38,7 +38,8 @@ export interface AppDeps {
   queue: Queue<TranscribePayload>;
   jwt?: JwtVerifier;
   apiKeys?: ApiKeyStore;
-  ffprobe: string;
+  /** looks inside each upload before it is queued (talkie-probe or ffprobe: never in this process) */
+  prober: Pick<VideoProber, 'probe'>;
   corsOrigins: string[];
   /** hop count or proxy addresses/CIDRs (never `true`) */
   trustProxy: number | string[];

@@ -88,6 +88,11 @@ export const GatewayEnv = z
     MAX_FRAME_PIXELS: envInt(3840 * 2160, { min: 1 }),
     MAX_FRAMES: envInt(120 * 120, { min: 1 }),
     PROBE_TIMEOUT_MS: envInt(10_000, { min: 100 }),
+    /**
+     * how uploads are probed: `auto` (talkie-probe, a resident libavformat helper that forks per
+     * file, when it is built for this ffmpeg; else ffprobe), `resident` (insist), `ffprobe`
+     */
+    PROBER: z.enum(['auto', 'resident', 'ffprobe']).default('auto'),
     /** how long finished jobs and their results are kept, in seconds (default 24 h) */
     RESULT_TTL_S: envInt(24 * 3600, { min: 60 }),
     /** longest time one request may take, in ms (uploads included) */

@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { resolveFfmpeg } from '@talkie/media';
+import { createVideoProber, resolveFfmpeg } from '@talkie/media';
 import { QUEUES } from '@talkie/contracts';
 import { createChunkQueue, createPostprocessQueue, createRedis, createTranscribeQueue, warnIfEvicting, JobStore, ProbeMemo, RetentionSweeper, toJobResource, waitForRedis } from '@talkie/queue';
 import { createWebhookQueue, DeliveryLog, publishTerminalEvents, validateWebhookUrl, WebhookSecretStore } from '@talkie/webhooks';
@@ -34,10 +34,11 @@ async function main() {
   // A job canceled here becomes terminal here, so this process queues its webhook.
   const store = new JobStore(redis, config.RESULT_TTL_S * 1000).onTerminal(publishTerminalEvents(webhookQueue, toJobResource));
   const deliveryLog = new DeliveryLog(redis, { ttlMs: config.RESULT_TTL_S * 1000 });
-  // ffprobe checks each upload's container before it is queued (headers only, in a child process).
+  // Each upload's container is checked before it is queued (headers only, in a child process).
   const ffmpeg = await resolveFfmpeg();
   if (ffmpeg.warning) logger.warn(ffmpeg.warning);
   logger.info({ ffprobe: ffmpeg.ffprobe, ffmpeg: ffmpeg.version, source: ffmpeg.source }, `ffprobe found: ffmpeg ${ffmpeg.version}`);
+  const prober = await createVideoProber({ binaries: ffmpeg, mode: config.PROBER, timeoutMs: config.PROBE_TIMEOUT_MS, log: (level, message) => logger[level](message) });
 
   const jwt =
     config.JWT_SECRET || config.JWT_PUBLIC_KEY || config.JWKS_URL
@@ -67,7 +68,7 @@ async function main() {
     metrics,
     console: config.CONSOLE_ENABLED,
     version: process.env.npm_package_version ?? '0.1.0',
-    versions: { ffmpeg: ffmpeg.version, node: process.versions.node },
+    versions: { ffmpeg: ffmpeg.version, prober: prober.kind, node: process.versions.node },
     logger,
     redis,
     storage,
@@ -76,7 +77,7 @@ async function main() {
     queue,
     jwt,
     apiKeys: config.API_KEYS_ENABLED ? new ApiKeyStore(redis) : undefined,
-    ffprobe: ffmpeg.ffprobe,
+    prober,
     corsOrigins: config.CORS_ORIGINS,
     trustProxy: config.TRUST_PROXY,
     rateLimit: { windowMs: config.RATE_LIMIT_WINDOW_S * 1000, max: config.RATE_LIMIT_MAX, jobsMax: config.RATE_LIMIT_JOBS_MAX },
@@ -115,7 +116,7 @@ async function main() {
     registry,
     readiness: async () => {
       const checks = await Promise.allSettled([redis.ping(), storage.ping()]);
-      return { ready: checks.every((c) => c.status === 'fulfilled'), info: { versions: { ffmpeg: ffmpeg.version, node: process.versions.node } } };
+      return { ready: checks.every((c) => c.status === 'fulfilled'), info: { versions: { ffmpeg: ffmpeg.version, prober: prober.kind, node: process.versions.node } } };
     },
   });
   if (config.WEBHOOK_ALLOW_PRIVATE) {
@@ -156,6 +157,7 @@ async function main() {
       await webhookQueue.close();
       await chunkQueue.close();
       await postprocessQueue.close();
+      await prober.close();
       countingConnection.disconnect();
       await redis.quit();
     },

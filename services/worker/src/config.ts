@@ -78,6 +78,8 @@ export const WorkerEnv = z.object({
   REUSE_GATEWAY_PROBE: envBoolean(true),
   /** limits on ffprobe and ffmpeg runs, in ms */
   PROBE_TIMEOUT_MS: envInt(15_000, { min: 100 }),
+  /** how files are probed when no gateway record serves: `auto` (talkie-probe when built for this ffmpeg, else ffprobe), `resident`, `ffprobe` */
+  PROBER: z.enum(['auto', 'resident', 'ffprobe']).default('auto'),
   DECODE_TIMEOUT_MS: envInt(120_000, { min: 100 }),
   /**
    * oldest ffmpeg major version the worker starts with; ffmpeg parses untrusted uploads, and old

@@ -3,7 +3,7 @@ import { QUEUE_PREFIX, QUEUES } from '@talkie/contracts';
 import { ensureDemoModel } from '@talkie/demo-model';
 import { loadMouthTracker, type MouthTracker } from '@talkie/faces';
 import { onnxRuntimeVersion, parseExecutionProviders } from '@talkie/inference';
-import { checkFfmpegVersion, resolveFfmpeg } from '@talkie/media';
+import { checkFfmpegVersion, createVideoProber, resolveFfmpeg } from '@talkie/media';
 import { CHUNK_QUEUE, ChunkProgress, createChunkQueue, createPostprocessQueue, createRedis, enqueuePostprocess, warnIfEvicting, JobStore, ProbeMemo, toJobResource } from '@talkie/queue';
 import { createLogger, createMetricsRegistry, lowerProcessPriority, onShutdown, startOpsServer } from '@talkie/runtime';
 import { createStorage } from '@talkie/storage';
@@ -153,6 +153,8 @@ async function main() {
   postprocessQueue.on('error', (err) => logger.warn({ err: err.message }, 'postprocess queue connection error'));
   const decoding = reader.decodingDefaults();
   const probeMemo = config.REUSE_GATEWAY_PROBE ? new ProbeMemo(redis) : undefined;
+  // For uploads without a recorded probe (REUSE_GATEWAY_PROBE=false, another producer, an expired record).
+  const prober = await createVideoProber({ binaries: ffmpeg, mode: config.PROBER, timeoutMs: config.PROBE_TIMEOUT_MS, log: (level, message) => logger[level](message) });
   const processor = new TranscriptionProcessor({
     tracker,
     store,
@@ -164,6 +166,7 @@ async function main() {
     limits: { maxDurationS: config.MAX_DURATION_S, probeTimeoutMs: config.PROBE_TIMEOUT_MS, decodeTimeoutMs: config.DECODE_TIMEOUT_MS, decodeThreads: config.DECODE_THREADS || undefined },
     metrics,
     probeMemo,
+    prober,
     enqueueCorrection: (payload) => enqueuePostprocess(postprocessQueue, payload),
   });
 
@@ -185,6 +188,7 @@ async function main() {
     overlapS: config.CHUNK_OVERLAP_S,
     limits: { maxDurationS: config.MAX_DURATION_S, probeTimeoutMs: config.PROBE_TIMEOUT_MS },
     probeMemo,
+    prober,
     whole: (job) => processor.process(job),
     // the same completion as the whole-video path: held for LLM correction when the job asked for it
     complete: async (payload, result) => {
@@ -255,6 +259,7 @@ async function main() {
       await webhookQueue.close();
       await chunkQueue.close();
       await postprocessQueue.close();
+      await prober.close();
       await reader.close();
       await tracker?.models.release();
       await redis.quit();

@@ -2,7 +2,7 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import { TalkieError, TranscribePayload, type ErrorCode } from '@talkie/contracts';
 import type { LipReader, DecodingOptions, StageTimings } from '@talkie/inference';
 import { roiFilterFor } from '@talkie/inference';
-import { checkProbe, decodeFrames, DEFAULT_MEDIA_LIMITS, probeVideo, type FfmpegBinaries } from '@talkie/media';
+import { checkProbe, decodeFrames, DEFAULT_MEDIA_LIMITS, probeVideo, type FfmpegBinaries, type VideoProber } from '@talkie/media';
 import type { MouthTracker } from '@talkie/faces';
 import type { JobStore, ProbeMemo } from '@talkie/queue';
 import type { Logger } from '@talkie/runtime';
@@ -24,6 +24,8 @@ export interface ProcessorDeps {
   metrics?: WorkerMetrics;
   /** probes the gateway recorded by content (see ProbeMemo) */
   probeMemo?: ProbeMemo;
+  /** probes a file when no recorded probe serves (talkie-probe or ffprobe); ffprobe when absent */
+  prober?: Pick<VideoProber, 'probe'>;
   /** the mouth tracker, loaded at start when the model's ROI is `landmarks` */
   tracker?: Pick<MouthTracker, 'decodeMouthFrames'>;
   /** queues the LLM correction of a job that asked for it (the postprocess service completes it) */
@@ -135,11 +137,11 @@ export class TranscriptionProcessor {
     try {
       const metrics = this.deps.metrics;
       const began = performance.now();
-      // The gateway's probe of these exact bytes when it recorded one, else ffprobe; either way the
+      // The gateway's probe of these exact bytes when it recorded one, else our own; either way the
       // limits below are this worker's own.
       const probe =
         (await this.deps.probeMemo?.recall(file.path, payload.upload_sha256)) ??
-        (await probeVideo(file.path, { ffprobe: ffmpeg.ffprobe, timeoutMs: limits.probeTimeoutMs }));
+        (await (this.deps.prober?.probe(file.path, { timeoutMs: limits.probeTimeoutMs }) ?? probeVideo(file.path, { ffprobe: ffmpeg.ffprobe, timeoutMs: limits.probeTimeoutMs })));
       metrics?.stageDuration.observe({ stage: 'probe' }, (performance.now() - began) / 1000);
       log.debug({ format: probe.format, codec: probe.codec, fps: probe.fps, duration_s: probe.duration_s }, 'probed');
       // The gateway checked this file already; checking again here means a worker never trusts

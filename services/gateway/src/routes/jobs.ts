@@ -4,7 +4,7 @@ import multer, { MulterError } from 'multer';
 import type { Queue } from 'bullmq';
 import { z } from 'zod';
 import { isTerminal, JobStatus, TalkieError, type TranscribePayload } from '@talkie/contracts';
-import { checkProbe, probeVideo, type MediaLimits } from '@talkie/media';
+import { checkProbe, type MediaLimits, type VideoProber } from '@talkie/media';
 import { enqueueTranscription, toJobResource, type JobStore, type ProbeMemo } from '@talkie/queue';
 import type { BlobStorage } from '@talkie/storage';
 import { requireScope } from '../auth/authenticate';
@@ -17,7 +17,7 @@ export interface JobRoutesDeps {
   storage: BlobStorage;
   store: JobStore;
   queue: Queue<TranscribePayload>;
-  ffprobe: string;
+  prober: Pick<VideoProber, 'probe'>;
   maxUploadBytes: number;
   mediaLimits: MediaLimits;
   probeTimeoutMs: number;
@@ -132,12 +132,12 @@ export function jobRoutes(deps: JobRoutesDeps): Router {
         }
       }
 
-      // A bounded look at the container (ffprobe in a child process: the gateway never decodes),
+      // A bounded look at the container (in a child process: the gateway never decodes),
       // so files that could never be processed are refused now, with their reason, not queued.
       try {
         const local = await deps.storage.openLocal(file.key);
         try {
-          const probe = await probeVideo(local.path, { ffprobe: deps.ffprobe, timeoutMs: deps.probeTimeoutMs });
+          const probe = await deps.prober.probe(local.path, { timeoutMs: deps.probeTimeoutMs });
           checkProbe(probe, deps.mediaLimits);
           await deps.probeMemo?.remember(file.sha256, probe);
         } finally {

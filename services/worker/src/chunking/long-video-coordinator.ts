@@ -1,6 +1,6 @@
 import { UnrecoverableError, WaitingChildrenError, type Job, type Queue } from 'bullmq';
 import { isTerminal, TranscribePayload, type TranscriptResult } from '@talkie/contracts';
-import { checkProbe, DEFAULT_MEDIA_LIMITS, probeVideo, type FfmpegBinaries } from '@talkie/media';
+import { checkProbe, DEFAULT_MEDIA_LIMITS, probeVideo, type FfmpegBinaries, type VideoProber } from '@talkie/media';
 import { CHUNK_JOB_OPTIONS, chunkJobId, ChunkWindow, type ChunkPayload, type ChunkProgress, type JobStore, type ProbeMemo } from '@talkie/queue';
 import type { Logger } from '@talkie/runtime';
 import type { BlobStorage } from '@talkie/storage';
@@ -19,6 +19,8 @@ export interface CoordinatorDeps {
   chunkSeconds: number;
   overlapS: number;
   limits: { maxDurationS: number; probeTimeoutMs: number };
+  /** probes a file when no recorded probe serves (talkie-probe or ffprobe); ffprobe when absent */
+  prober?: Pick<VideoProber, 'probe'>;
   /** handles every job that is not chunked: the whole-video path */
   whole: (job: Job<unknown>) => Promise<void>;
   /**
@@ -134,7 +136,7 @@ export class LongVideoCoordinator {
       try {
         const probe =
           (await this.deps.probeMemo?.recall(file.path, payload.upload_sha256)) ??
-          (await probeVideo(file.path, { ffprobe: ffmpeg.ffprobe, timeoutMs: limits.probeTimeoutMs }));
+          (await (this.deps.prober?.probe(file.path, { timeoutMs: limits.probeTimeoutMs }) ?? probeVideo(file.path, { ffprobe: ffmpeg.ffprobe, timeoutMs: limits.probeTimeoutMs })));
         // the source-frame limit scales with the duration limit (120 fps), as a long video is never decoded whole
         checkProbe(probe, { ...DEFAULT_MEDIA_LIMITS, maxDurationS: limits.maxDurationS, maxFrames: Math.max(DEFAULT_MEDIA_LIMITS.maxFrames, limits.maxDurationS * 120) });
         if (!(probe.duration_s > this.deps.chunkSeconds)) return undefined;
