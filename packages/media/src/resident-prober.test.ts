@@ -147,7 +147,7 @@ describeBuilt('createVideoProber', () => {
     expect(log.join('\n')).toMatch(/resident prober/);
   });
 
-  it('falls back to ffprobe, saying why, when the helper is absent or built for another ffmpeg', async () => {
+  it('falls back to ffprobe, saying why, when the helper is absent, built for another ffmpeg, or FFPROBE_PATH is set', async () => {
     const absent: string[] = [];
     expect((await make({ residentPath: path.join(dir, 'no-such-helper') }, absent)).kind).toBe('ffprobe');
     expect(absent.join('\n')).toMatch(/not built/);
@@ -155,6 +155,10 @@ describeBuilt('createVideoProber', () => {
     expect((await make({ binaries: { ...bins, version: '99.0-elsewhere' } }, other)).kind).toBe('ffprobe');
     expect(other.join('\n')).toMatch(/99\.0-elsewhere/);
     expect((await make({ mode: 'ffprobe' })).kind).toBe('ffprobe');
+    // an explicit FFPROBE_PATH is the operator's choice of parser: auto keeps to it
+    const chosen: string[] = [];
+    expect((await make({ binaries: { ...bins, source: 'env' } }, chosen)).kind).toBe('ffprobe');
+    expect(chosen.join('\n')).toMatch(/FFPROBE_PATH/);
   });
 
   it('refuses to start with PROBER=resident when the helper is absent', async () => {

@@ -114,9 +114,10 @@ class ResidentWithFallback implements VideoProber {
 }
 
 /**
- * Chooses how uploads are probed. `auto` takes the resident prober when it is built and was
- * linked against the same ffmpeg release the service runs (so gateway and worker read files with
- * one libavformat), and says why when it does not; `resident` insists (start-up fails without
+ * Chooses how uploads are probed. `auto` takes the resident prober when the service runs the
+ * system's ffmpeg (not FFPROBE_PATH's or an npm-shipped one) and the helper is built and loaded the
+ * libavformat of that same release (so gateway and worker read files with one libavformat), and
+ * says why when it does not; `resident` insists (start-up fails without
  * it); `ffprobe` never starts it.
  */
 export async function createVideoProber(options: VideoProberOptions): Promise<VideoProber> {
@@ -131,6 +132,10 @@ export async function createVideoProber(options: VideoProberOptions): Promise<Vi
     options.log?.('info', `probing uploads with ffprobe, one process per file: ${why}`);
     return fallback;
   };
+  // FFPROBE_PATH names the build to parse uploads with: auto honours that choice.
+  if (mode === 'auto' && options.binaries.source !== 'system') {
+    return useFfprobe(`ffprobe was chosen explicitly (${options.binaries.source === 'env' ? 'FFPROBE_PATH' : 'the npm-shipped build'}); talkie-probe serves the system's ffmpeg only`);
+  }
   if (!executable(binary)) {
     if (mode === 'resident') throw new Error(`PROBER=resident, but ${binary} is not there: build it with \`npm run build\` (needs cc and libavformat-dev) or set TALKIE_PROBE_PATH`);
     return useFfprobe(`the resident prober is not built (${binary}; \`npm run build\` builds it where cc and libavformat-dev are installed)`);
