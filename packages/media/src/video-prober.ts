@@ -117,8 +117,8 @@ class ResidentWithFallback implements VideoProber {
  * Chooses how uploads are probed. `auto` takes the resident prober when the service runs the
  * system's ffmpeg (not FFPROBE_PATH's or an npm-shipped one) and the helper is built and loaded the
  * libavformat of that same release (so gateway and worker read files with one libavformat), and
- * says why when it does not; `resident` insists (start-up fails without
- * it); `ffprobe` never starts it.
+ * says why when it does not; `resident` insists (start-up fails without it); `ffprobe` never
+ * starts it.
  */
 export async function createVideoProber(options: VideoProberOptions): Promise<VideoProber> {
   const mode = options.mode ?? 'auto';
