@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { rename, rm } from 'node:fs/promises';
+import path from 'node:path';
 import { CODES, GRID, normalizeDemoText, tokenIndex } from './alphabet';
 import { CELL, INPUT_SIZE } from './letter-reader-model';
 
@@ -102,12 +104,20 @@ function fill(frame: Uint8Array, x: number, y: number, w: number, h: number, val
   }
 }
 
-/** The token on screen at time `t` (blank between events). */
-function tokenAt(events: Event[], t: number): { token: number; event: number } {
+/** The token on screen at time `t` (blank between events), and its event's index (-1 between). */
+export function tokenAt(events: Event[], t: number): { token: number; event: number } {
   for (let i = 0; i < events.length; i++) {
     if (t >= events[i].start - 1e-9 && t < events[i].end - 1e-9) return { token: events[i].token, event: i };
   }
   return { token: 0, event: -1 };
+}
+
+/** Frame `index` of a sentence rendered at `fps`: what the timeline shows at index / fps. */
+export function fixtureFrame(plan: Timeline, index: number, fps: number): Uint8Array {
+  const { token, event } = tokenAt(plan.events, index / fps);
+  // The distractor changes with each event, not each frame: it looks like a moving face around
+  // the mouth and stays cheap to encode.
+  return renderFrame(token, event + 2);
 }
 
 const CODEC_ARGS: Record<FixtureFormat, string[]> = {
@@ -157,11 +167,16 @@ export interface RawFrameEncoding {
  * backpressure; a failed encode leaves no file behind and says what ffmpeg said.
  */
 export async function encodeRawFrames(spec: RawFrameEncoding): Promise<void> {
+  // Encoded beside the target and renamed into place when complete: test runs that render the same
+  // fixture at once (parallel jest workers, two checkouts) must never upload a half-written file.
+  // The temporary name keeps the extension, from which ffmpeg picks the container.
+  const { dir, base, ext } = path.parse(spec.out);
+  const partial = path.join(dir, `.${base}.${process.pid}.${randomBytes(4).toString('hex')}.partial${ext}`);
   const args = [
     '-hide_banner', '-loglevel', 'error', '-y',
     '-f', 'rawvideo', '-pix_fmt', spec.pixFmt, '-s', `${spec.width}x${spec.height}`, '-r', String(spec.fps), '-i', 'pipe:0',
     ...spec.codecArgs,
-    spec.out,
+    partial,
   ];
   const child = spawn(spec.ffmpeg, args, { stdio: ['pipe', 'ignore', 'pipe'] });
   let stderr = '';
@@ -177,13 +192,16 @@ export async function encodeRawFrames(spec: RawFrameEncoding): Promise<void> {
     child.stdin.end();
   } catch (err) {
     child.kill('SIGKILL');
+    await exited.catch(() => undefined);
+    await rm(partial, { force: true });
     throw err;
   }
   const code = await exited;
   if (code !== 0) {
-    await rm(spec.out, { force: true });
+    await rm(partial, { force: true });
     throw new Error(`ffmpeg could not encode the fixture (exit ${code}): ${stderr.trim()}`);
   }
+  await rename(partial, spec.out);
 }
 
 /**
@@ -209,12 +227,7 @@ export async function renderFixture(options: RenderOptions): Promise<RenderedFix
     fps,
     frames,
     codecArgs: CODEC_ARGS[format],
-    // The distractor changes with each event, not each frame: it looks like a moving face around
-    // the mouth and stays cheap to encode.
-    render: (i) => {
-      const { token, event } = tokenAt(plan.events, i / fps);
-      return renderFrame(token, event + 2);
-    },
+    render: (i) => fixtureFrame(plan, i, fps),
   });
   return { text: plan.text, file: options.out, fps, format, frames, duration_s: round(frames / fps), words: plan.words };
 }

@@ -1,8 +1,9 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ModelManifest } from '@talkie/inference';
 import { CELLS, CODES, GRID, TOKENS, WORD_DELIMITER } from './alphabet';
 import { attr, GraphBuilder } from './onnx-graph';
+import { writeModelPackage } from './write-package';
 
 /** Bump when the graph or the manifest changes: `ensureDemoModel` rebuilds stale copies. */
 export const DEMO_MODEL_VERSION = '1.0.0';
@@ -16,6 +17,17 @@ export const CELL_MARGIN = 4;
 export const MEAN = 0.421;
 export const STD = 0.165;
 
+/**
+ * The manifest fields of every model built on `readCells`: the fixtures' 25 fps, their centred
+ * 88×88 crop, and the normalisation the graph undoes.
+ */
+export const cellReaderInput = (): Pick<ModelManifest, 'frame_rate' | 'input' | 'roi' | 'normalize'> => ({
+  frame_rate: 25,
+  input: { name: 'video', layout: 'NCTHW', channels: 1, width: INPUT_SIZE, height: INPUT_SIZE },
+  roi: { mode: 'center' },
+  normalize: { mean: MEAN, std: STD },
+});
+
 export const demoManifest = (): ModelManifest => ({
   schema: 'talkie.model/v1',
   name: DEMO_MODEL_NAME,
@@ -25,20 +37,11 @@ export const demoManifest = (): ModelManifest => ({
     'real videos give meaningless text. Provide a real model package with MODEL_DIR.',
   demo: true,
   model_file: 'model.onnx',
-  frame_rate: 25,
-  input: { name: 'video', layout: 'NCTHW', channels: 1, width: INPUT_SIZE, height: INPUT_SIZE },
-  roi: { mode: 'center' },
-  normalize: { mean: MEAN, std: STD },
+  ...cellReaderInput(),
   output: { name: 'logits', kind: 'ctc', layout: 'NTC', log_probs: false, tokens: [...TOKENS], blank: 0, word_delimiter: WORD_DELIMITER },
   decoding: { method: 'beam', beam_width: 8 },
 });
 
-/**
- * The demo graph, with the Auto-AVSR input signature (N, 1, T, 88, 88) → (N, T, vocab) logits:
- * undo the normalisation, average the inside of each of the 4×4 cells with a strided convolution,
- * map each cell to ±1 and score every token's code by correlation (a MatMul). Each step is an
- * ordinary ONNX operator run by ONNX Runtime.
- */
 /**
  * The demo models' front end: undo the normalisation, average the inner part of each 4×4 cell
  * (a strided Conv), map to ±1, and shape it (N·T, 1, 4, 4) → (N, T, 16), with N and T read from
@@ -65,29 +68,32 @@ export function readCells(g: GraphBuilder, video: string): string {
   return g.op('Reshape', [signs, targetShape]);
 }
 
+/** Each letter token's score per frame, (N, T, letters): the correlation of the ±1 cells with its code. */
+export function scoreLetters(g: GraphBuilder, cells: string, outputName?: string): string {
+  const templates = new Float32Array(CELLS * TOKENS.length);
+  CODES.forEach((code, token) => code.forEach((bit, cell) => (templates[cell * TOKENS.length + token] = bit ? 1 : -1)));
+  return g.op('MatMul', [cells, g.floatConst(templates, [CELLS, TOKENS.length])], [], outputName);
+}
+
+/**
+ * The demo graph, with the Auto-AVSR input signature (N, 1, T, 88, 88) → (N, T, vocab) logits:
+ * the cells as `readCells` reads them, each token scored by correlation with its code. Each step is
+ * an ordinary ONNX operator run by ONNX Runtime.
+ */
 export function buildLetterReaderGraph(): Uint8Array {
   const g = new GraphBuilder(DEMO_MODEL_NAME);
   const video = g.input('video', ['batch', 1, 'time', INPUT_SIZE, INPUT_SIZE]);
-
-  const perFrame = readCells(g, video);
-
-  const templates = new Float32Array(CELLS * TOKENS.length);
-  CODES.forEach((code, token) => code.forEach((bit, cell) => (templates[cell * TOKENS.length + token] = bit ? 1 : -1)));
-  g.op('MatMul', [perFrame, g.floatConst(templates, [CELLS, TOKENS.length])], [], 'logits');
+  scoreLetters(g, readCells(g, video), 'logits');
   g.output('logits', ['batch', 'time', TOKENS.length]);
   return g.toBytes();
 }
 
 /** Writes the demo model package (model.onnx + model.json) into `dir`. */
 export async function writeDemoModel(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  const write = async (name: string, data: Uint8Array | string) => {
-    const tmp = path.join(dir, `.${name}.${process.pid}.tmp`);
-    await writeFile(tmp, data);
-    await rename(tmp, path.join(dir, name)); // atomic: concurrent workers never read half a file
-  };
-  await write('model.onnx', buildLetterReaderGraph());
-  await write('model.json', `${JSON.stringify(demoManifest(), null, 2)}\n`);
+  await writeModelPackage(dir, [
+    ['model.onnx', buildLetterReaderGraph()],
+    ['model.json', `${JSON.stringify(demoManifest(), null, 2)}\n`],
+  ]);
 }
 
 /** Builds the demo package in `dir` unless an up-to-date one is there. */

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { DecoderSession, LipReader, ModelManifest, ModelSession, type DecodingOptions } from '@talkie/inference';
 import type { DecodedFrames } from '@talkie/media';
-import { FRAME_HEIGHT, FRAME_WIDTH, renderFrame, timeline } from './fixture';
+import { fixtureFrame, FRAME_HEIGHT, FRAME_WIDTH, timeline } from './fixture';
 import { INPUT_SIZE } from './letter-reader-model';
 import { VISEME_TOKENS, visemeBigram, visemeManifest, visemeTokens, writeVisemeModel } from './viseme-reader-model';
 
@@ -17,9 +17,7 @@ function framesFor(text: string): DecodedFrames {
   const x0 = (FRAME_WIDTH - INPUT_SIZE) / 2;
   const y0 = (FRAME_HEIGHT - INPUT_SIZE) / 2;
   for (let i = 0; i < count; i++) {
-    const t = i / fps;
-    const event = plan.events.findIndex((e) => t >= e.start - 1e-9 && t < e.end - 1e-9);
-    const frame = renderFrame(event < 0 ? 0 : plan.events[event].token, event + 2);
+    const frame = fixtureFrame(plan, i, fps);
     for (let y = 0; y < INPUT_SIZE; y++) {
       pixels.set(frame.subarray((y0 + y) * FRAME_WIDTH + x0, (y0 + y) * FRAME_WIDTH + x0 + INPUT_SIZE), i * size + y * INPUT_SIZE);
     }

@@ -1,4 +1,5 @@
 import type { LogProbs } from './ctc';
+import { logAdd } from './score-rows';
 
 /**
  * CTC prefix scoring for label-synchronous (attention) beam search: Watanabe et al., "Hybrid
@@ -20,12 +21,6 @@ export interface CtcPrefixState {
 const NEGLIGIBLE = -40;
 /** How far below a prefix's best frame a frame may be and still be scored (see `window`). */
 const WINDOW = 200;
-
-const logAdd = (a: number, b: number): number => {
-  if (a === -Infinity) return b;
-  if (b === -Infinity) return a;
-  return a > b ? a + Math.log1p(Math.exp(b - a)) : b + Math.log1p(Math.exp(a - b));
-};
 
 export class CtcPrefixScorer {
   private readonly steps: number;

@@ -1,5 +1,5 @@
 import { forcedAlign, greedyDecode, logSoftmaxRows, prefixBeamSearch, type LabelSpan, type LogProbs } from './ctc';
-import { fromProbs, peaked, randomProbs } from './log-probs.testing';
+import { framePaths, fromProbs, labellingProbs, peaked, randomProbs } from './log-probs.testing';
 
 const BLANK = 0;
 const A = 1;
@@ -8,46 +8,10 @@ const C = 3;
 
 const at = (m: LogProbs, t: number, v: number) => m.data[t * m.vocab + v];
 
-/** Every frame-level path of length T, as label indices. */
-function* allPaths(steps: number, vocab: number): Generator<number[]> {
-  const path = new Array<number>(steps).fill(0);
-  const total = vocab ** steps;
-  for (let n = 0; n < total; n++) {
-    let x = n;
-    for (let t = 0; t < steps; t++) {
-      path[t] = x % vocab;
-      x = Math.floor(x / vocab);
-    }
-    yield path;
-  }
-}
-
-/** CTC collapse: merge repeats, then drop blanks. */
-function collapse(path: number[], blank: number): number[] {
-  const out: number[] = [];
-  let prev = -1;
-  for (const v of path) {
-    if (v !== prev && v !== blank) out.push(v);
-    prev = v;
-  }
-  return out;
-}
-
 /** The label sequence with the highest total probability, by summing every path (exact CTC decoding). */
 function bruteForceBestLabels(m: LogProbs, blank: number): { labels: number[]; prob: number; runnerUp: number } {
-  const totals = new Map<string, number>();
-  for (const path of allPaths(m.steps, m.vocab)) {
-    let p = 1;
-    path.forEach((v, t) => (p *= Math.exp(at(m, t, v))));
-    const key = collapse(path, blank).join(',');
-    totals.set(key, (totals.get(key) ?? 0) + p);
-  }
-  const sorted = [...totals.entries()].sort((a, b) => b[1] - a[1]);
-  return {
-    labels: sorted[0][0] === '' ? [] : sorted[0][0].split(',').map(Number),
-    prob: sorted[0][1],
-    runnerUp: sorted[1]?.[1] ?? 0,
-  };
+  const [best, second] = labellingProbs(m, blank);
+  return { labels: best.labels, prob: best.p, runnerUp: second?.p ?? 0 };
 }
 
 describe('greedyDecode', () => {
@@ -240,12 +204,11 @@ describe('forcedAlign', () => {
       const labels = [A, B, A];
       let bestScore = -Infinity;
       let bestPath: number[] = [];
-      for (const path of allPaths(m.steps, m.vocab)) {
-        if (collapse(path, BLANK).join(',') !== labels.join(',')) continue;
-        const score = path.reduce((s, v, t) => s + at(m, t, v), 0);
-        if (score > bestScore) {
-          bestScore = score;
-          bestPath = [...path];
+      for (const { path, logp, labels: spelled } of framePaths(m, BLANK)) {
+        if (spelled.join(',') !== labels.join(',')) continue;
+        if (logp > bestScore) {
+          bestScore = logp;
+          bestPath = path;
         }
       }
       // spans of the best path: consecutive non-blank runs in order

@@ -1,3 +1,5 @@
+import { logAdd, topIds } from './score-rows';
+
 /**
  * CTC decoding over a (T × V) matrix of log-probabilities, stored row-major in a Float32Array.
  * Decoders return label sequences; timings come from `forcedAlign`, so greedy and beam results are
@@ -40,12 +42,6 @@ export function greedyDecode(m: LogProbs, blank: number): number[] {
   }
   return labels;
 }
-
-const logAdd = (a: number, b: number): number => {
-  if (a === -Infinity) return b;
-  if (b === -Infinity) return a;
-  return a > b ? a + Math.log1p(Math.exp(b - a)) : b + Math.log1p(Math.exp(a - b));
-};
 
 interface Beam {
   labels: number[];
@@ -113,19 +109,7 @@ export function prefixBeamSearch(m: LogProbs, blank: number, beamWidth: number):
 
 function topLabels(data: Float32Array, row: number, vocab: number, k: number): number[] {
   if (k >= vocab) return Array.from({ length: vocab }, (_, v) => v);
-  const picked: number[] = [];
-  for (let v = 0; v < vocab; v++) {
-    if (picked.length < k) {
-      picked.push(v);
-      if (picked.length === k) picked.sort((a, b) => data[row + b] - data[row + a]);
-    } else if (data[row + v] > data[row + picked[k - 1]]) {
-      let i = k - 1;
-      while (i > 0 && data[row + picked[i - 1]] < data[row + v]) i--;
-      picked.splice(i, 0, v);
-      picked.pop();
-    }
-  }
-  return picked;
+  return topIds(data.subarray(row, row + vocab), k);
 }
 
 /** The frames (inclusive) over which one label of a decoded sequence was emitted. */

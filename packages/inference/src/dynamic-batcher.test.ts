@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { attr, demoManifest, GraphBuilder, writeDemoModel } from '@talkie/demo-model';
 import { probeBatching } from './batch-probe';
-import { DynamicBatcher, groupByLength } from './dynamic-batcher';
+import { DynamicBatcher, groupByLength, type Scores } from './dynamic-batcher';
 import { LipReader } from './lip-reader';
 import { ModelSession } from './model-session';
 
@@ -45,7 +45,7 @@ describe('DynamicBatcher', () => {
   it('runs waiting clips together and gives each exactly the scores of batch size 1', async () => {
     const lengths = [25, 30, 31, 40, 25, 60, 33];
     const inputs = lengths.map((frames, i) => ({ input: clip(frames, i), frames }));
-    const alone = [];
+    const alone: Scores[] = [];
     for (const { input, frames } of inputs) alone.push(await demo.run(input, frames));
     const sizes: number[] = [];
     const batcher = new DynamicBatcher({

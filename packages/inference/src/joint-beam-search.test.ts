@@ -1,6 +1,6 @@
 import { prefixBeamSearch, type LogProbs } from './ctc';
 import { jointBeamSearch, type AttentionStep, type JointDecodingOptions } from './joint-beam-search';
-import { fromProbs, randomProbs } from './log-probs.testing';
+import { fromProbs, labellingProbs, randomProbs } from './log-probs.testing';
 
 /** A decoder that scores the next token from the last one only: rows of log-probabilities. */
 function bigram(table: (last: number) => number[], calls: number[][][] = []): AttentionStep {
@@ -32,28 +32,8 @@ const options = (overrides: Partial<JointDecodingOptions> = {}): JointDecodingOp
 });
 const uniform = () => [1, 1, 1, 1];
 
-/** Every labelling over {1, 2} of up to `steps` labels, by brute force over the frame paths. */
-function bestLabelling(m: LogProbs): number[] {
-  const probs = new Map<string, number>();
-  const total = m.vocab ** m.steps;
-  for (let n = 0; n < total; n++) {
-    let x = n;
-    let logp = 0;
-    const labels: number[] = [];
-    let previous = -1;
-    for (let t = 0; t < m.steps; t++) {
-      const v = x % m.vocab;
-      x = Math.floor(x / m.vocab);
-      logp += m.data[t * m.vocab + v];
-      if (v !== BLANK && v !== previous) labels.push(v);
-      previous = v;
-    }
-    if (labels.includes(EOS)) continue;
-    probs.set(labels.join(','), (probs.get(labels.join(',')) ?? 0) + Math.exp(logp));
-  }
-  const [best] = [...probs.entries()].sort((a, b) => b[1] - a[1]);
-  return best[0] ? best[0].split(',').map(Number) : [];
-}
+/** The most probable labelling without eos (a label the search only ends on), by brute force over the frame paths. */
+const bestLabelling = (m: LogProbs): number[] => labellingProbs(m, BLANK).find((x) => !x.labels.includes(EOS))!.labels;
 
 describe('jointBeamSearch', () => {
   // Frames 1-2 read 1 or 2 (1 a little likelier), frame 3 blank, frame 4 reads 2: CTC alone says [1, 2].

@@ -1,5 +1,6 @@
 import type { LogProbs } from './ctc';
 import { CtcPrefixScorer, type CtcPrefixState } from './ctc-prefix-score';
+import { topIds } from './score-rows';
 
 /**
  * Joint CTC/attention decoding as ESPnet's `BeamSearch` runs it for Auto-AVSR (`ctc_weight` 0.1,
@@ -63,9 +64,10 @@ export async function jointBeamSearch(ctc: LogProbs, attention: AttentionStep, o
   const maxLength = options.maxLengthRatio > 0 ? Math.max(1, Math.floor(options.maxLengthRatio * steps)) : steps;
   const preBeam = Math.floor(PRE_BEAM_RATIO * beamWidth);
   // Never proposed: the blank is not a token of the text (CTC scores it -∞ anyway), nor a second sos.
-  const emittable = Array.from({ length: vocab }, (_, v) => v).filter((v) => v !== blank && (v !== sos || sos === eos));
+  const skipSos = sos === eos ? -1 : sos;
+  const emittable = Array.from({ length: vocab }, (_, v) => v).filter((v) => v !== blank && v !== skipSos);
   // With the decoder weighted 0 its scores cannot pick candidates; take every label some frame ranks high.
-  const ctcCandidates = attWeight > 0 || preBeam >= emittable.length ? emittable : frameTopLabels(ctc, preBeam, emittable);
+  const ctcCandidates = attWeight > 0 || preBeam >= emittable.length ? emittable : frameTopLabels(ctc, preBeam, blank, skipSos);
 
   let running: Hypothesis[] = [{ yseq: [sos], score: 0, ...(scorer ? { ctc: scorer.initial() } : {}) }];
   const ended: Hypothesis[] = [];
@@ -77,7 +79,7 @@ export async function jointBeamSearch(ctc: LogProbs, attention: AttentionStep, o
     let candidates: Candidate[] = [];
     running.forEach((hyp, b) => {
       const row = att ? att.subarray(b * vocab, (b + 1) * vocab) : undefined;
-      const ids = row && preBeam < emittable.length ? topOfRow(row, preBeam, blank, sos === eos ? -1 : sos) : ctcCandidates;
+      const ids = row && preBeam < emittable.length ? topIds(row, preBeam, blank, skipSos) : ctcCandidates;
       const prefix = hyp.yseq.slice(1);
       const psi = scorer && hyp.ctc ? scorer.score(prefix, hyp.ctc, ids) : undefined;
       const mine: Candidate[] = ids.map((token, k) => {
@@ -125,49 +127,6 @@ function best(candidates: Candidate[], k: number): Candidate[] {
     .map(({ c }) => c);
 }
 
-/**
- * The `k` ids of highest value, best first, ties to the lower id: one pass with a sorted window
- * of k, so 5,000-token rows cost little more than reading them.
- */
-function topIds(ids: readonly number[], value: (v: number) => number, k: number): number[] {
-  const top: number[] = [];
-  const vals: number[] = [];
-  for (const id of ids) {
-    const v = value(id);
-    if (top.length === k && !(v > vals[k - 1])) continue;
-    let at = top.length;
-    while (at > 0 && vals[at - 1] < v) at--;
-    top.splice(at, 0, id);
-    vals.splice(at, 0, v);
-    if (top.length > k) {
-      top.pop();
-      vals.pop();
-    }
-  }
-  return top;
-}
-
-/** `topIds` over a decoder row, without `skipA`/`skipB`: the same result, in the hot loop without indirection. */
-function topOfRow(row: Float32Array, k: number, skipA: number, skipB: number): number[] {
-  const top: number[] = [];
-  const vals: number[] = [];
-  let floor = -Infinity;
-  for (let id = 0; id < row.length; id++) {
-    const v = row[id];
-    if ((top.length === k && !(v > floor)) || id === skipA || id === skipB) continue;
-    let at = top.length;
-    while (at > 0 && vals[at - 1] < v) at--;
-    top.splice(at, 0, id);
-    vals.splice(at, 0, v);
-    if (top.length > k) {
-      top.pop();
-      vals.pop();
-    }
-    if (top.length === k) floor = vals[k - 1];
-  }
-  return top;
-}
-
 /** ESPnet's `end_detect` (espnet.nets.e2e_asr_common), with `i` the step just taken. */
 function endDetect(ended: Hypothesis[], i: number): boolean {
   if (!ended.length) return false;
@@ -180,12 +139,10 @@ function endDetect(ended: Hypothesis[], i: number): boolean {
   return count === END_DETECT_M;
 }
 
-/** Labels among the `k` most likely of some frame: the candidates when only CTC scores. */
-function frameTopLabels(ctc: LogProbs, k: number, emittable: readonly number[]): number[] {
+/** Labels among the `k` most likely of some frame, in id order: the candidates when only CTC scores. */
+function frameTopLabels(ctc: LogProbs, k: number, skipA: number, skipB: number): number[] {
+  const { data, steps, vocab } = ctc;
   const picked = new Set<number>();
-  for (let t = 0; t < ctc.steps; t++) {
-    const row = t * ctc.vocab;
-    for (const v of topIds(emittable, (u) => ctc.data[row + u], k)) picked.add(v);
-  }
-  return emittable.filter((v) => picked.has(v));
+  for (let t = 0; t < steps; t++) for (const v of topIds(data.subarray(t * vocab, (t + 1) * vocab), k, skipA, skipB)) picked.add(v);
+  return [...picked].sort((a, b) => a - b);
 }

@@ -35,3 +35,47 @@ export function randomProbs(steps: number, vocab: number, seed: number): LogProb
     }),
   );
 }
+
+/** One frame-level path through a (T × V) matrix: a label per frame. */
+export interface FramePath {
+  path: number[];
+  logp: number;
+  /** its CTC collapse: repeats merged, then blanks dropped */
+  labels: number[];
+}
+
+/**
+ * Every frame-level path of `m`, each with its own arrays: the ground truth CTC decoders are
+ * checked against. There are vocab^steps of them, so keep `m` tiny.
+ */
+export function* framePaths(m: LogProbs, blank: number): Generator<FramePath> {
+  const total = m.vocab ** m.steps;
+  for (let n = 0; n < total; n++) {
+    let x = n;
+    let logp = 0;
+    const path: number[] = [];
+    const labels: number[] = [];
+    let previous = -1;
+    for (let t = 0; t < m.steps; t++) {
+      const v = x % m.vocab;
+      x = Math.floor(x / m.vocab);
+      path.push(v);
+      logp += m.data[t * m.vocab + v];
+      if (v !== blank && v !== previous) labels.push(v);
+      previous = v;
+    }
+    yield { path, logp, labels };
+  }
+}
+
+/** Every labelling with its total probability (the sum over its frame paths), most probable first. */
+export function labellingProbs(m: LogProbs, blank: number): Array<{ labels: number[]; p: number }> {
+  const totals = new Map<string, { labels: number[]; p: number }>();
+  for (const { logp, labels } of framePaths(m, blank)) {
+    const key = labels.join(',');
+    const entry = totals.get(key);
+    if (entry) entry.p += Math.exp(logp);
+    else totals.set(key, { labels, p: Math.exp(logp) });
+  }
+  return [...totals.values()].sort((a, b) => b.p - a.p);
+}

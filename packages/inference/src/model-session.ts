@@ -2,6 +2,7 @@ import * as ort from 'onnxruntime-node';
 import { createSessionWithFallback, NoUsableProviderError, type ProviderFallback } from './execution-providers';
 import { loadModelPackage, ManifestError, type ModelPackage } from './manifest';
 import { DecoderSession, type EncoderFeatures } from './decoder-session';
+import type { BatchItem, Scores } from './dynamic-batcher';
 
 export interface SessionOptions {
   /** in order of preference, e.g. ['cuda', 'cpu'] */
@@ -21,51 +22,49 @@ export class ModelSession {
   private constructor(
     readonly pkg: ModelPackage,
     private readonly session: ort.InferenceSession,
+    /** what the session runs with; its first entry runs the graph */
     readonly executionProviders: string[],
-    readonly loadMs: number,
+    /** what EXECUTION_PROVIDERS asked for */
+    readonly requestedProviders: string[],
+    /** providers given up on at load, with ONNX Runtime's reason (logged, in /readyz and metrics) */
+    readonly providerFallbacks: ProviderFallback[],
+    /** the package's attention decoder, when its manifest has one (joint CTC/attention decoding) */
+    readonly decoder: DecoderSession | undefined,
   ) {}
 
-  /** what EXECUTION_PROVIDERS asked for; `executionProviders` is what the session runs with */
-  requestedProviders: string[] = [];
-  /** providers given up on at load, with ONNX Runtime's reason (logged, in /readyz and metrics) */
-  providerFallbacks: ProviderFallback[] = [];
-  /** the package's attention decoder, when its manifest has one (joint CTC/attention decoding) */
-  decoder?: DecoderSession;
+  private loadedMs = 0;
+
+  /** from the start of `load` to a warmed-up session */
+  get loadMs(): number {
+    return this.loadedMs;
+  }
 
   static async load(dir: string, options: SessionOptions = {}): Promise<ModelSession> {
     const started = performance.now();
     const pkg = await loadModelPackage(dir);
     const providers = options.executionProviders?.length ? options.executionProviders : ['cpu'];
-    let session: ort.InferenceSession;
-    let fallbacks: ProviderFallback[] = [];
-    let active = providers;
-    try {
-      // a provider that cannot be loaded here (no CUDA libraries) is dropped for the next one
-      ({ session, fallbacks, active } = await createSessionWithFallback(pkg.modelPath, providers, options));
-    } catch (err) {
+    // a provider that cannot be loaded here (no CUDA libraries) is dropped for the next one
+    const { session, requested, active, fallbacks } = await createSessionWithFallback(pkg.modelPath, providers, options).catch((err: unknown) => {
       if (err instanceof NoUsableProviderError) throw err;
       throw new ManifestError(`model package ${dir}: ONNX Runtime could not load ${pkg.manifest.model_file}: ${(err as Error).message}`);
-    }
+    });
     const { input, output } = pkg.manifest;
     if (!session.inputNames.includes(input.name)) {
       throw new ManifestError(`model package ${dir}: the graph has no input "${input.name}" (it has ${session.inputNames.join(', ')})`);
     }
-    if (!session.outputNames.includes(output.name)) {
-      throw new ManifestError(`model package ${dir}: the graph has no output "${output.name}" (it has ${session.outputNames.join(', ')})`);
+    for (const name of [output.name, output.features]) {
+      if (name !== undefined && !session.outputNames.includes(name)) {
+        throw new ManifestError(`model package ${dir}: the graph has no output "${name}" (it has ${session.outputNames.join(', ')})`);
+      }
     }
-    const decoder = await loadDecoder(pkg, session, active, options);
-    const model = new ModelSession(pkg, session, active, 0);
-    model.decoder = decoder;
+    const model = new ModelSession(pkg, session, active, requested, fallbacks, await loadDecoder(pkg, active, options));
     await model.warmUp();
-    const loaded = new ModelSession(pkg, session, active, performance.now() - started);
-    loaded.requestedProviders = [...providers];
-    loaded.providerFallbacks = fallbacks;
-    loaded.decoder = decoder;
-    return loaded;
+    model.loadedMs = performance.now() - started;
+    return model;
   }
 
   /** Runs the model on `frames` normalised frames; returns (steps × vocab) scores. */
-  async run(input: Float32Array, frames: number): Promise<{ data: Float32Array; steps: number; vocab: number; features?: EncoderFeatures }> {
+  async run(input: Float32Array, frames: number): Promise<Scores & { features?: EncoderFeatures }> {
     const { input: spec, output } = this.pkg.manifest;
     const tensor = new ort.Tensor('float32', input, [1, 1, frames, spec.height, spec.width]);
     const results = await this.session.run({ [spec.name]: tensor });
@@ -88,7 +87,7 @@ export class ModelSession {
    * (models that downsample in time give fewer steps than frames). Padding is exact only for models
    * whose outputs do not look at later frames; callers batch only what `probe` showed to be exact.
    */
-  async runBatch(items: Array<{ input: Float32Array; frames: number }>): Promise<Array<{ data: Float32Array; steps: number; vocab: number }>> {
+  async runBatch(items: BatchItem[]): Promise<Scores[]> {
     const { input: spec, output } = this.pkg.manifest;
     const frameSize = spec.width * spec.height;
     const longest = Math.max(...items.map((item) => item.frames));
@@ -132,12 +131,8 @@ function featuresOf(tensor: ort.Tensor | undefined, name: string, steps: number)
   return { data: tensor.data as Float32Array, steps, dim: tensor.dims[2] };
 }
 
-/** The features output and the decoder of a package with one, loaded on the encoder's providers. */
-async function loadDecoder(pkg: ModelPackage, session: ort.InferenceSession, providers: string[], options: SessionOptions): Promise<DecoderSession | undefined> {
-  const { output } = pkg.manifest;
-  if (output.features && !session.outputNames.includes(output.features)) {
-    throw new ManifestError(`model package ${pkg.dir}: the graph has no output "${output.features}" (it has ${session.outputNames.join(', ')})`);
-  }
+/** The decoder of a package with one, loaded on the providers the encoder ended up on. */
+async function loadDecoder(pkg: ModelPackage, providers: string[], options: SessionOptions): Promise<DecoderSession | undefined> {
   if (!pkg.decoderPath) return undefined;
   try {
     return await DecoderSession.load(pkg.decoderPath, pkg.manifest, providers, options);
