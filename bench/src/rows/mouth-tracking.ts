@@ -1,24 +1,16 @@
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { ensureFaceModels, FaceModels, MouthTracker } from '@talkie/faces';
 import { DEMUXER_ALLOW_LIST } from '@talkie/media';
 import { fmt, median, ratio } from '../report';
 import { ROOT } from '../stack';
+import { ffmpegNull, timed } from '../timing';
 import type { RowSpec } from './types';
 
-const execFileAsync = promisify(execFile);
 const REPS = 3;
 const FPS = 25;
 /** GRID's real speaker (see ../shared/data/grid/README.md): read in place, never copied; TALKIE_SHARED_DIR overrides where shared/ is */
 const GRID_CLIP = path.join(process.env.TALKIE_SHARED_DIR ?? path.resolve(ROOT, '..', 'shared'), 'data', 'grid', 'bbaf2n.mpg');
-
-async function timed<T>(work: () => Promise<T>): Promise<[number, T]> {
-  const started = performance.now();
-  const value = await work();
-  return [(performance.now() - started) / 1000, value];
-}
 
 /**
  * Row 9: the mouth-tracking stage (issue 10) on CPU, with face-api's models converted to ONNX:
@@ -31,10 +23,9 @@ export const mouthTrackingRow: RowSpec = {
   name: 'mouth tracking (CPU)',
   target: '≥ 25 frames/s (real time at 25 fps)',
   async run(ctx) {
-    const real = existsSync(GRID_CLIP);
     // without the GRID clip, a testsrc2 clip has no face: the tracker would detect on every frame
     // and fail, so the row says so instead of measuring something else
-    if (!real) throw new Error(`the GRID clip ${GRID_CLIP} is missing (see ../shared/data/grid/README.md)`);
+    if (!existsSync(GRID_CLIP)) throw new Error(`the GRID clip ${GRID_CLIP} is missing (see ../shared/data/grid/README.md)`);
     const facesDir = path.join(ctx.tmp, 'faces');
     const built = await ensureFaceModels(facesDir);
     const models = await FaceModels.load(facesDir);
@@ -49,22 +40,19 @@ export const mouthTrackingRow: RowSpec = {
           timeoutMs: 120_000,
           demuxers: [...DEMUXER_ALLOW_LIST, 'mpeg'],
         });
-      const ffmpegNull = (threads?: number) =>
-        execFileAsync(ctx.ffmpeg.ffmpeg, ['-hide_banner', '-nostdin', '-loglevel', 'error', ...(threads ? ['-threads', String(threads)] : []), '-i', GRID_CLIP, '-vf', `fps=${FPS}`, '-f', 'null', '-'], {
-          timeout: 120_000,
-        });
-      const [, first] = await timed(track); // warm: page cache, kernels
-      await ffmpegNull(1);
+      const decodeOnly = (threads?: number) => ffmpegNull(ctx.ffmpeg.ffmpeg, GRID_CLIP, { threads, filter: `fps=${FPS}` });
+      const { value: first } = await timed(track); // warm: page cache, kernels
+      await decodeOnly(1);
       const t: number[] = [];
       const single: number[] = [];
       const auto: number[] = [];
       const stages: Array<Record<string, number>> = [];
       for (let i = 0; i < REPS; i++) {
-        const [seconds, result] = await timed(track);
-        t.push(seconds);
-        stages.push(result.timings);
-        single.push((await timed(() => ffmpegNull(1)))[0]);
-        auto.push((await timed(() => ffmpegNull()))[0]);
+        const run = await timed(track);
+        t.push(run.seconds);
+        stages.push(run.value.timings);
+        single.push((await timed(() => decodeOnly(1))).seconds);
+        auto.push((await timed(() => decodeOnly())).seconds);
       }
       const frames = first.count;
       const trackFps = frames / median(t);

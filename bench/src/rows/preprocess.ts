@@ -1,19 +1,11 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { demoManifest } from '@talkie/demo-model';
 import { normalizeFrames, roiFilterFor } from '@talkie/inference';
 import { decodeFrames } from '@talkie/media';
 import { fmt, median, ratio } from '../report';
+import { ffmpegNull, timed } from '../timing';
 import type { RowSpec } from './types';
 
-const execFileAsync = promisify(execFile);
 const REPS = 5;
-
-async function timed<T>(work: () => Promise<T>): Promise<number> {
-  const started = performance.now();
-  await work();
-  return (performance.now() - started) / 1000;
-}
 
 /**
  * Row 5: Talkie's preprocessing (decodeFrames: decode, resample to the model's 25 fps, grey, centre
@@ -33,20 +25,17 @@ export const preprocessRow: RowSpec = {
         normalizeFrames(frames.pixels, manifest.normalize);
         return frames;
       });
-    const ffmpegNull = (threads?: number) =>
-      execFileAsync(ctx.ffmpeg.ffmpeg, ['-hide_banner', '-nostdin', '-loglevel', 'error', ...(threads ? ['-threads', String(threads)] : []), '-i', clip.file, '-f', 'null', '-'], {
-        timeout: 120_000,
-      });
+    const decodeOnly = (threads?: number) => ffmpegNull(ctx.ffmpeg.ffmpeg, clip.file, { threads });
 
     const first = await talkie(); // warm: page cache, fluent-ffmpeg's capability checks
-    await ffmpegNull(1);
+    await decodeOnly(1);
     const t: number[] = [];
     const single: number[] = [];
     const auto: number[] = [];
     for (let i = 0; i < REPS; i++) {
-      t.push(await timed(talkie));
-      single.push(await timed(() => ffmpegNull(1)));
-      auto.push(await timed(() => ffmpegNull()));
+      t.push((await timed(talkie)).seconds);
+      single.push((await timed(() => decodeOnly(1))).seconds);
+      auto.push((await timed(() => decodeOnly())).seconds);
     }
     const talkieFps = clip.frames / median(t);
     const singleFps = clip.frames / median(single);

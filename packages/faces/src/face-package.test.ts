@@ -4,7 +4,6 @@ import path from 'node:path';
 import { ModelManifest } from '@talkie/inference';
 import { demoManifest } from '@talkie/demo-model';
 import { FacePackageError, loadFacePackage, parseFaceManifest } from './face-package';
-import { decodePng, encodePng } from './runtime/png';
 import { syntheticFaceManifest } from './synthetic/ring-face-model';
 
 describe('face.json (talkie.face/v1)', () => {
@@ -57,15 +56,5 @@ describe("model.json's landmarks ROI", () => {
     expect(ModelManifest.safeParse({ ...demoManifest(), roi: { mode: 'landmarks', crop: { width: 64, height: 96 } } }).success).toBe(false);
     expect(ModelManifest.safeParse({ ...demoManifest(), roi: { mode: 'landmarks', face_package: '../faces' } }).success).toBe(false);
     expect(ModelManifest.parse({ ...demoManifest(), roi: { mode: 'landmarks', face_package: 'faces' } }).roi).toMatchObject({ face_package: 'faces' });
-  });
-});
-
-describe('PNG codec', () => {
-  it('round-trips grey, RGB and RGBA images', () => {
-    for (const channels of [1, 3, 4] as const) {
-      const data = Uint8Array.from({ length: 7 * 5 * channels }, (_, i) => (i * 37) % 256);
-      const back = decodePng(encodePng({ width: 7, height: 5, channels, data }));
-      expect(back).toEqual({ width: 7, height: 5, channels, data });
-    }
   });
 });

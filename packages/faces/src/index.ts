@@ -7,10 +7,10 @@ export {
   decodeLandmarks,
   faceCrop,
   toModelInput,
+  modelInputMapping,
   type TinyYoloOptions,
   type GridTensor,
   type LandmarkDecodeOptions,
-  type RgbImage,
   type InputSpec,
 } from './detect';
 // issues 5 and 10: the ONNX runners, the mouth tracker and the synthetic face package

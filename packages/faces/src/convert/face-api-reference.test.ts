@@ -22,7 +22,7 @@ import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { resolveFfmpeg } from '@talkie/media';
 import { iou, type FaceBox } from '../detect/box';
-import { toModelInput, type RgbImage } from '../detect/image';
+import { toModelInput, type RgbFrame } from '../detect/image';
 import { decodeLandmarks, faceCrop, type Point } from '../detect/landmarks';
 import { nonMaxSuppression } from '../detect/nms';
 import { decodeTinyYolo } from '../detect/tiny-yolo';
@@ -73,7 +73,7 @@ interface FaceApi {
 }
 /* eslint-enable @typescript-eslint/no-explicit-any */
 
-async function readFrames(ffmpeg: string, clip: string, numbers: number[]): Promise<RgbImage[]> {
+async function readFrames(ffmpeg: string, clip: string, numbers: number[]): Promise<RgbFrame[]> {
   const select = numbers.map((n) => `eq(n\\,${n})`).join('+');
   const { stdout } = await execFileAsync(
     ffmpeg,
@@ -103,7 +103,7 @@ class OnnxPipeline {
   }
 
   /** Detector on a batch of frames: the raw grid tensor. */
-  async grid(frames: RgbImage[]): Promise<ort.Tensor> {
+  async grid(frames: RgbFrame[]): Promise<ort.Tensor> {
     const spec = this.manifest.detector!.input;
     const input = new Float32Array(frames.length * 3 * spec.width * spec.height);
     frames.forEach((f, i) => toModelInput(f, spec, input, i));
@@ -112,7 +112,7 @@ class OnnxPipeline {
   }
 
   /** Landmark model on a batch of (frame, crop) pairs: the raw [B, 136] tensor. */
-  async landmarkOutput(items: { frame: RgbImage; crop: { x: number; y: number; width: number; height: number } }[]): Promise<ort.Tensor> {
+  async landmarkOutput(items: { frame: RgbFrame; crop: { x: number; y: number; width: number; height: number } }[]): Promise<ort.Tensor> {
     const spec = this.manifest.landmarks.input;
     const input = new Float32Array(items.length * 3 * spec.width * spec.height);
     items.forEach(({ frame, crop }, i) => toModelInput(frame, spec, input, i, crop));
@@ -120,7 +120,7 @@ class OnnxPipeline {
     return out[this.manifest.landmarks.output.name];
   }
 
-  async run(frames: RgbImage[]): Promise<Ours[]> {
+  async run(frames: RgbFrame[]): Promise<Ours[]> {
     const det = this.manifest.detector!;
     if (det.output.kind !== 'tiny_yolo_v2') throw new Error('expected a tiny_yolo_v2 detector');
     const { anchors, score_threshold: scoreThreshold, iou_threshold: iouThreshold } = det.output;
@@ -151,22 +151,22 @@ class OnnxPipeline {
 }
 
 /** The frame moved `dx` pixels left, black on the right. */
-function shiftLeft(f: RgbImage, dx: number): RgbImage {
+function shiftLeft(f: RgbFrame, dx: number): RgbFrame {
   const data = new Uint8Array(f.data.length);
-  for (let y = 0; y < f.height; y++) data.set((f.data as Uint8Array).subarray((y * f.width + dx) * 3, (y + 1) * f.width * 3), y * f.width * 3);
+  for (let y = 0; y < f.height; y++) data.set(f.data.subarray((y * f.width + dx) * 3, (y + 1) * f.width * 3), y * f.width * 3);
   return { data, width: f.width, height: f.height };
 }
 
 /** Columns x0 … x0 + width − 1 of the frame. */
-function columns(f: RgbImage, x0: number, width: number): RgbImage {
+function columns(f: RgbFrame, x0: number, width: number): RgbFrame {
   const data = new Uint8Array(width * f.height * 3);
-  for (let y = 0; y < f.height; y++) data.set((f.data as Uint8Array).subarray((y * f.width + x0) * 3, (y * f.width + x0 + width) * 3), y * width * 3);
+  for (let y = 0; y < f.height; y++) data.set(f.data.subarray((y * f.width + x0) * 3, (y * f.width + x0 + width) * 3), y * width * 3);
   return { data, width, height: f.height };
 }
 
 describe('face-api converted to ONNX, against face-api itself on GRID frames', () => {
   let dir: string;
-  let frames: RgbImage[];
+  let frames: RgbFrame[];
   /** how many of `frames` are GRID frames as decoded */
   let grid: number;
 
@@ -193,7 +193,7 @@ describe('face-api converted to ONNX, against face-api itself on GRID frames', (
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  async function reference(frame: RgbImage, tinyLandmarks: boolean): Promise<FaceApiResult[]> {
+  async function reference(frame: RgbFrame, tinyLandmarks: boolean): Promise<FaceApiResult[]> {
     const tensor = faceapi.tf.tensor3d(frame.data, [frame.height, frame.width, 3], 'int32');
     try {
       return await faceapi

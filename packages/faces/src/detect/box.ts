@@ -1,4 +1,8 @@
-/** An axis-aligned rectangle in pixels of the frame (x, y: top-left corner). */
+/**
+ * An axis-aligned rectangle in pixels of the frame (x, y: top-left corner). Coordinates are
+ * continuous: pixel (i, j) covers [i, i+1) × [j, j+1). Landmarks are reported in the same
+ * coordinates.
+ */
 export interface Rect {
   x: number;
   y: number;

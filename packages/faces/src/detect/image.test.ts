@@ -1,7 +1,7 @@
-import { toModelInput, type InputSpec, type RgbImage } from './image';
+import { toModelInput, type InputSpec, type RgbFrame } from './image';
 
 /** A w×h frame whose pixel (x, y) channel c holds 100·c + 10·y + x + 1 (never 0, unlike padding). */
-function frame(w: number, h: number): RgbImage {
+function frame(w: number, h: number): RgbFrame {
   const data = new Uint8Array(w * h * 3);
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) data[(y * w + x) * 3 + c] = 100 * c + 10 * y + x + 1;
   return { data, width: w, height: h };

@@ -1,11 +1,12 @@
 import * as ort from 'onnxruntime-node';
+import { createSessionWithFallback, NoUsableProviderError } from '@talkie/inference';
 import { FacePackageError, loadFacePackage, type FacePackage, type FaceModelInput } from '../face-package';
 import type { FaceBox } from '../detect/box';
 import { nonMaxSuppression } from '../detect/nms';
 import { decodeTinyYolo } from '../detect/tiny-yolo';
 import { faceCrop } from '../detect/landmarks';
-import { toModelInput } from '../detect/image';
-import { mappingFor, sampleInput, type InputMapping, type Rect, type RgbFrame } from './image';
+import { modelInputMapping, toModelInput } from '../detect/image';
+import { sampleInput, type InputMapping, type Rect, type RgbFrame } from './image';
 
 export interface FaceSessionOptions {
   /** in order of preference, e.g. ['cuda', 'cpu'] */
@@ -31,25 +32,25 @@ export class FaceModels {
     readonly pkg: FacePackage,
     private readonly landmarkSession: ort.InferenceSession,
     private readonly detectorSession: ort.InferenceSession | undefined,
-    readonly loadMs: number,
   ) {}
+
+  private loadedMs = 0;
+
+  /** from the start of `load` to warmed-up sessions */
+  get loadMs(): number {
+    return this.loadedMs;
+  }
 
   static async load(dir: string, options: FaceSessionOptions = {}): Promise<FaceModels> {
     const started = performance.now();
     const pkg = await loadFacePackage(dir);
     const { manifest } = pkg;
-    const sessionOptions: ort.InferenceSession.SessionOptions = {
-      executionProviders: options.executionProviders?.length ? options.executionProviders : ['cpu'],
-      graphOptimizationLevel: 'all',
-      ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
-    };
+    const providers = options.executionProviders?.length ? options.executionProviders : ['cpu'];
     const open = async (file: string, input: string, output: string) => {
-      let session: ort.InferenceSession;
-      try {
-        session = await ort.InferenceSession.create(file, sessionOptions);
-      } catch (err) {
+      const { session } = await createSessionWithFallback(file, providers, { intraOpThreads: options.intraOpThreads }).catch((err: unknown) => {
+        if (err instanceof NoUsableProviderError) throw err;
         throw new FacePackageError(`face package ${dir}: ONNX Runtime could not load ${file}: ${(err as Error).message}`);
-      }
+      });
       if (!session.inputNames.includes(input)) {
         throw new FacePackageError(`face package ${dir}: ${file} has no input "${input}" (it has ${session.inputNames.join(', ')})`);
       }
@@ -61,9 +62,10 @@ export class FaceModels {
     const landmarks = await open(pkg.landmarksPath, manifest.landmarks.input.name, manifest.landmarks.output.name);
     const detector =
       manifest.detector && pkg.detectorPath ? await open(pkg.detectorPath, manifest.detector.input.name, manifest.detector.output.name) : undefined;
-    const models = new FaceModels(pkg, landmarks, detector, 0);
+    const models = new FaceModels(pkg, landmarks, detector);
     await models.warmUp();
-    return new FaceModels(pkg, landmarks, detector, performance.now() - started);
+    models.loadedMs = performance.now() - started;
+    return models;
   }
 
   get manifest() {
@@ -188,17 +190,10 @@ function toFrame(map: InputMapping, x1: number, y1: number, x2: number, y2: numb
  * One batch item of a model's input from a region of the frame, and how input positions map back
  * to the frame. Three-channel inputs are made exactly as face-api makes them (`toModelInput`:
  * TensorFlow's bilinear resize, no half-pixel centres), so converted face-api models see what they
- * were trained and validated on; their positions map back the same way (input pixel u is region
- * pixel u · scale). Grey inputs use `sampleInput`.
+ * were trained and validated on. Grey inputs use `sampleInput`.
  */
 function fillInput(frame: RgbFrame, region: Rect, spec: FaceModelInput, out: Float32Array, index: number): InputMapping {
   if (spec.channels !== 3) return sampleInput(frame, region, spec, out, index * inputSize(spec));
   toModelInput(frame, spec, out, index, region);
-  const map = mappingFor(region, spec);
-  if (spec.resize !== 'pad_square_center') return map;
-  // face-api pads the short side before the image with the smaller half of the difference
-  const side = Math.max(region.width, region.height);
-  const diff = side - Math.min(region.width, region.height);
-  const before = diff - Math.round(diff * 0.5);
-  return region.width < region.height ? { ...map, x: region.x - before } : { ...map, y: region.y - before };
+  return modelInputMapping(region, spec);
 }

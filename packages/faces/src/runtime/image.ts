@@ -1,38 +1,15 @@
 import type { FaceModelInput } from '../face-package';
+import type { Rect } from '../detect/box';
+import type { InputMapping, RgbFrame } from '../detect/image';
 
-/** A packed RGB frame (3 bytes per pixel, row-major). */
-export interface RgbFrame {
-  data: Uint8Array;
-  width: number;
-  height: number;
-}
-
-/**
- * A rectangle in frame coordinates. Coordinates are continuous: pixel (i, j) covers [i, i+1) ×
- * [j, j+1), so its centre is (i + 0.5, j + 0.5). Landmarks are reported in the same coordinates.
- */
-export interface Rect {
-  x: number;
-  y: number;
-  width: number;
-  height: number;
-}
-
-/**
- * How one model input maps back to the frame: input position (u, v), continuous, is frame position
- * (x + u·sx, y + v·sy).
- */
-export interface InputMapping {
-  x: number;
-  y: number;
-  sx: number;
-  sy: number;
-}
+export type { Rect } from '../detect/box';
+export type { InputMapping, RgbFrame } from '../detect/image';
 
 /**
  * The mapping that fits `rect` into the model's input: `stretch` scales each axis; `pad_square`
  * keeps the aspect ratio, fills the input from its top-left corner and leaves the rest black (as
- * face-api's Tiny YOLO input does); `pad_square_center` centres it instead.
+ * face-api's Tiny YOLO input does); `pad_square_center` centres it instead. This is how
+ * `sampleInput` samples; inputs made by `toModelInput` map back through `modelInputMapping`.
  */
 export function mappingFor(rect: Rect, spec: Pick<FaceModelInput, 'width' | 'height' | 'resize'>): InputMapping {
   if (spec.resize === 'stretch') return { x: rect.x, y: rect.y, sx: rect.width / spec.width, sy: rect.height / spec.height };

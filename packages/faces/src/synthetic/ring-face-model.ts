@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { attr, GraphBuilder } from '@talkie/demo-model';
 import type { FaceManifest } from '../face-package';
@@ -16,7 +16,7 @@ import type { FaceManifest } from '../face-package';
  *   mouth would have them.
  */
 export const SYNTHETIC_FACE_NAME = 'talkie-synthetic-lips';
-/** Bump when a graph or the manifest changes: `ensureSyntheticFaceModels` rebuilds stale copies. */
+/** Bump when a graph or the manifest changes (the worker logs it beside the package name). */
 export const SYNTHETIC_FACE_VERSION = '1.0.0';
 
 /** The ring's colour: a red–purple no colour bar has (each channel well apart from the others). */
@@ -181,17 +181,4 @@ export async function writeSyntheticFaceModels(dir: string): Promise<void> {
   await write('detector.onnx', buildRingDetectorGraph());
   await write('landmarks.onnx', buildRingLandmarkGraph());
   await write('face.json', `${JSON.stringify(syntheticFaceManifest(), null, 2)}\n`);
-}
-
-/** Builds the synthetic package in `dir` unless an up-to-date one is there. */
-export async function ensureSyntheticFaceModels(dir: string): Promise<{ built: boolean }> {
-  try {
-    const manifest = JSON.parse(await readFile(path.join(dir, 'face.json'), 'utf8')) as FaceManifest;
-    await Promise.all(['detector.onnx', 'landmarks.onnx'].map((f) => readFile(path.join(dir, f))));
-    if (manifest.name === SYNTHETIC_FACE_NAME && manifest.version === SYNTHETIC_FACE_VERSION) return { built: false };
-  } catch {
-    // absent or unreadable: build it
-  }
-  await writeSyntheticFaceModels(dir);
-  return { built: true };
 }

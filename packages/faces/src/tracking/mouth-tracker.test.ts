@@ -44,7 +44,7 @@ afterAll(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
-const trackInput = (extra: object = {}) => ({ ffmpeg: bins.ffmpeg, ffprobe: bins.ffprobe, fps: 25, maxFrames: 2000, timeoutMs: 60_000, ...extra });
+const trackInput = <T extends object>(extra: T = {} as T) => ({ ffmpeg: bins.ffmpeg, ffprobe: bins.ffprobe, fps: 25, maxFrames: 2000, timeoutMs: 60_000, ...extra });
 
 const mouthCentre = (points: Float32Array) => {
   let x = 0;

@@ -211,7 +211,7 @@ export class MouthTracker {
     // Pass 1: faces and landmarks. Only a batch of frames is held at a time.
     const count = await streamRgbFrames(file, decode, async (rgb, index) => {
       // the frame's buffer is only ours during this call: keep a copy
-      batch.push({ data: Uint8Array.from(rgb), width: size.width, height: size.height });
+      batch.push({ data: rgb.slice(), width: size.width, height: size.height });
       if (batch.length >= this.options.batchSize) await runBatch();
       if (input.onFrames && (index + 1) % 25 === 0) input.onFrames(index + 1);
     });
