@@ -85,6 +85,9 @@ redis.call('HSET', KEYS[1], 'result', ARGV[1], 'progress', ARGV[2], 'updated_at'
 return 1
 `;
 
+/** A held job's progress: transcribed, the correction still to come. */
+const HELD_PROGRESS = 95;
+
 export type TransitionOutcome = 'applied' | 'terminal' | 'missing';
 
 /**
@@ -233,12 +236,11 @@ export class JobStore {
   }
 
   /**
-   * Stores the raw result of a job that asked for correction, leaving it `processing` at `progress`
-   * until the postprocess step completes it. 'terminal' when it was canceled meanwhile.
+   * Stores the raw result of a job that asked for correction, leaving it `processing` (at
+   * HELD_PROGRESS) until the postprocess step completes it. 'terminal' when it was canceled meanwhile.
    */
-  async holdForCorrection(id: string, result: TranscriptResult, progress = 95): Promise<TransitionOutcome> {
-    const clamped = String(Math.max(0, Math.min(99, Math.floor(progress))));
-    const reply = (await this.redis.eval(HOLD_SCRIPT, 1, jobKey(id), JSON.stringify(result), clamped, this.now().toISOString())) as number;
+  async holdForCorrection(id: string, result: TranscriptResult): Promise<TransitionOutcome> {
+    const reply = (await this.redis.eval(HOLD_SCRIPT, 1, jobKey(id), JSON.stringify(result), String(HELD_PROGRESS), this.now().toISOString())) as number;
     return reply === 1 ? 'applied' : reply === 0 ? 'terminal' : 'missing';
   }
 

@@ -1,6 +1,6 @@
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
 import { z } from 'zod';
-import type { Correction, CorrectionReason } from '@talkie/contracts';
+import { CorrectionChange, type Correction, type CorrectionReason } from '@talkie/contracts';
 
 /**
  * The LLM client: one OpenAI-compatible chat completions call that asks for JSON-schema output,
@@ -17,7 +17,7 @@ import type { Correction, CorrectionReason } from '@talkie/contracts';
 /** What the JSON-schema request asks for. Bounds are checked after parsing (strict mode has no maxLength). */
 export const CorrectionAnswer = z.object({
   corrected_text: z.string(),
-  changes: z.array(z.object({ from: z.string(), to: z.string() })),
+  changes: z.array(CorrectionChange),
 });
 export type CorrectionAnswer = z.infer<typeof CorrectionAnswer>;
 

@@ -1,11 +1,11 @@
 import { Worker, type Job } from 'bullmq';
-import { QUEUE_PREFIX, QUEUES } from '@talkie/contracts';
+import { QUEUE_PREFIX, QUEUES, type ErrorCode } from '@talkie/contracts';
 import { ensureDemoModel } from '@talkie/demo-model';
 import { loadMouthTracker, type MouthTracker } from '@talkie/faces';
 import { onnxRuntimeVersion, parseExecutionProviders } from '@talkie/inference';
 import { checkFfmpegVersion, createVideoProber, resolveFfmpeg } from '@talkie/media';
 import { CHUNK_QUEUE, ChunkProgress, createChunkQueue, createPostprocessQueue, createRedis, enqueuePostprocess, warnIfEvicting, JobStore, ProbeMemo, toJobResource } from '@talkie/queue';
-import { createLogger, createMetricsRegistry, lowerProcessPriority, onShutdown, startOpsServer } from '@talkie/runtime';
+import { createLogger, createMetricsRegistry, lowerProcessPriority, onShutdown, startOpsServer, type Logger } from '@talkie/runtime';
 import { createStorage } from '@talkie/storage';
 import { createWebhookQueue, publishTerminalEvents } from '@talkie/webhooks';
 import { ChunkProcessor } from './chunking/chunk-processor';
@@ -22,6 +22,25 @@ import { TranscriptionProcessor } from './transcription-processor';
  */
 const shutdownGraceMs = (config: { PROBE_TIMEOUT_MS: number; DECODE_TIMEOUT_MS: number }): number =>
   config.PROBE_TIMEOUT_MS + config.DECODE_TIMEOUT_MS + 10_000;
+
+/**
+ * A job whose worker died too often is failed by BullMQ without reaching the processor's catch;
+ * its record must still end as failed. `fail` records that (the whole job's or a chunk's parent's).
+ */
+function failWhenStalledTooOften(
+  worker: Worker,
+  logger: Logger,
+  fail: (jobId: string, uploadKey: string | undefined, code: ErrorCode, message: string) => Promise<void>,
+): void {
+  worker.on('failed', (job, err) => {
+    if (!job || !/stalled/i.test(err.message)) return;
+    const data = job.data as { job_id?: string; upload_key?: string };
+    if (!data.job_id) return;
+    fail(data.job_id, data.upload_key, 'processing_failed', 'Processing stopped repeatedly; giving up.').catch((e: Error) =>
+      logger.error({ err: e.message, job_id: data.job_id }, 'could not record stalled failure'),
+    );
+  });
+}
 
 async function main() {
   const config = loadWorkerConfig();
@@ -179,7 +198,6 @@ async function main() {
   const coordinator = new LongVideoCoordinator({
     store,
     storage,
-    ffmpeg,
     logger,
     chunkQueue,
     progress,
@@ -189,17 +207,8 @@ async function main() {
     limits: { maxDurationS: config.MAX_DURATION_S, probeTimeoutMs: config.PROBE_TIMEOUT_MS },
     probeMemo,
     prober,
-    whole: (job) => processor.process(job),
-    // the same completion as the whole-video path: held for LLM correction when the job asked for it
-    complete: async (payload, result) => {
-      if (!payload.correct) {
-        await store.complete(payload.job_id, result);
-        return;
-      }
-      if ((await store.holdForCorrection(payload.job_id, result)) === 'applied') {
-        await enqueuePostprocess(postprocessQueue, { v: 1, job_id: payload.job_id, tenant: payload.tenant });
-      }
-    },
+    whole: (job, probe) => processor.process(job, probe),
+    complete: (payload, result) => processor.complete(payload, result),
     metrics,
   });
   const transcribe = config.CHUNK_SECONDS > 0 ? (job: Job, token?: string) => coordinator.process(job, token) : (job: Job) => processor.process(job);
@@ -214,18 +223,7 @@ async function main() {
     autorun: false,
   });
   worker.on('error', (err) => logger.warn({ err: err.message }, 'worker error'));
-  worker.on('failed', (job, err) => {
-    // A job whose worker died too often is failed by BullMQ without reaching the processor's
-    // catch; its record must still end as failed.
-    if (job && /stalled/i.test(err.message)) {
-      const data = job.data as { job_id?: string; upload_key?: string };
-      if (data.job_id) {
-        processor.failJob(data.job_id, data.upload_key, 'processing_failed', 'Processing stopped repeatedly; giving up.').catch((e: Error) =>
-          logger.error({ err: e.message, job_id: data.job_id }, 'could not record stalled failure'),
-        );
-      }
-    }
-  });
+  failWhenStalledTooOften(worker, logger, (jobId, uploadKey, code, message) => processor.failJob(jobId, uploadKey, code, message));
 
   const chunkWorker = new Worker(CHUNK_QUEUE, (job) => chunks.process(job), {
     connection: createRedis(config.REDIS_URL, 'worker'),
@@ -236,17 +234,8 @@ async function main() {
     autorun: false,
   });
   chunkWorker.on('error', (err) => logger.warn({ err: err.message }, 'chunk worker error'));
-  chunkWorker.on('failed', (job, err) => {
-    // as above: a chunk given up on as stalled fails its whole job
-    if (job && /stalled/i.test(err.message)) {
-      const data = job.data as { job_id?: string; upload_key?: string };
-      if (data.job_id) {
-        chunks.failParent(data.job_id, data.upload_key, 'processing_failed', 'Processing stopped repeatedly; giving up.').catch((e: Error) =>
-          logger.error({ err: e.message, job_id: data.job_id }, 'could not record stalled failure'),
-        );
-      }
-    }
-  });
+  // a chunk given up on fails its whole job
+  failWhenStalledTooOften(chunkWorker, logger, (jobId, uploadKey, code, message) => chunks.failParent(jobId, uploadKey, code, message));
 
   warnIfEvicting(redis, logger);
 

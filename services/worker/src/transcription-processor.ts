@@ -1,20 +1,19 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import { TalkieError, TranscribePayload, type ErrorCode } from '@talkie/contracts';
-import type { LipReader, DecodingOptions, StageTimings } from '@talkie/inference';
-import { roiFilterFor } from '@talkie/inference';
-import { checkProbe, decodeFrames, DEFAULT_MEDIA_LIMITS, probeVideo, type FfmpegBinaries, type VideoProber } from '@talkie/media';
-import type { MouthTracker } from '@talkie/faces';
-import type { JobStore, ProbeMemo } from '@talkie/queue';
+import { TalkieError, TranscribePayload, type ErrorCode, type PostprocessPayload, type TranscriptResult, type VideoProbe } from '@talkie/contracts';
+import type { DecodingOptions } from '@talkie/inference';
+import { checkProbe, DEFAULT_MEDIA_LIMITS, type FfmpegBinaries, type VideoProber } from '@talkie/media';
+import type { JobStore, ProbeMemo, TransitionOutcome } from '@talkie/queue';
 import type { Logger } from '@talkie/runtime';
 import type { BlobStorage } from '@talkie/storage';
 import { watchJob } from './job-watch';
 import type { WorkerMetrics } from './observability/worker-metrics';
+import { decodeModelFrames, infer, probeUpload, type Reader, type Tracker } from './pipeline';
 
 export interface ProcessorDeps {
   store: JobStore;
   storage: BlobStorage;
   /** a LipReader, or the handle on the inference thread that runs one */
-  reader: Pick<LipReader, 'manifest' | 'transcribe'>;
+  reader: Reader;
   ffmpeg: FfmpegBinaries;
   logger: Logger;
   decoding: DecodingOptions;
@@ -24,12 +23,12 @@ export interface ProcessorDeps {
   metrics?: WorkerMetrics;
   /** probes the gateway recorded by content (see ProbeMemo) */
   probeMemo?: ProbeMemo;
-  /** probes a file when no recorded probe serves (talkie-probe or ffprobe); ffprobe when absent */
-  prober?: Pick<VideoProber, 'probe'>;
+  /** probes a file when no recorded probe serves (talkie-probe or ffprobe) */
+  prober: Pick<VideoProber, 'probe'>;
   /** the mouth tracker, loaded at start when the model's ROI is `landmarks` */
-  tracker?: Pick<MouthTracker, 'decodeMouthFrames'>;
+  tracker?: Tracker;
   /** queues the LLM correction of a job that asked for it (the postprocess service completes it) */
-  enqueueCorrection?: (payload: { v: 1; job_id: string; tenant: string }) => Promise<void>;
+  enqueueCorrection: (payload: PostprocessPayload) => Promise<void>;
 }
 
 /** Share of the progress bar given to decoding; inference and decoding the output take the rest. */
@@ -43,7 +42,8 @@ const DECODE_PROGRESS = 80;
 export class TranscriptionProcessor {
   constructor(private readonly deps: ProcessorDeps) {}
 
-  async process(job: Job<unknown>): Promise<void> {
+  /** `probe`: this upload's probe when the caller made one already (the long-video path's planning). */
+  async process(job: Job<unknown>, probe?: VideoProbe): Promise<void> {
     const parsed = TranscribePayload.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError('invalid payload');
     const payload = parsed.data;
@@ -66,17 +66,13 @@ export class TranscriptionProcessor {
     const watch = watchJob(store, payload.job_id, (record) => !record || record.status === 'canceled', this.deps.cancelPollMs);
 
     try {
-      const result = await this.transcribe(payload, log, watch.signal);
+      const result = await this.transcribe(payload, log, watch.signal, probe);
       if (watch.signal.aborted) throw new TalkieError('processing_failed', { message: 'Processing was aborted.' });
-      if (payload.correct && this.deps.enqueueCorrection) {
-        // Issue 8: the raw result is kept and the job stays `processing` until the postprocess
-        // service has corrected it; that service completes it, so the webhook fires once, at the end.
-        const held = await store.holdForCorrection(payload.job_id, result);
-        if (held === 'applied') await this.deps.enqueueCorrection({ v: 1, job_id: payload.job_id, tenant: payload.tenant });
-        log.info({ outcome: held, frames: result.frames, words: result.segments.length }, 'transcript stored; queued for correction');
+      const { outcome, held } = await this.complete(payload, result);
+      if (held) {
+        log.info({ outcome, frames: result.frames, words: result.segments.length }, 'transcript stored; queued for correction');
         metrics?.jobs.inc({ outcome: 'completed' });
       } else {
-        const outcome = await store.complete(payload.job_id, result);
         log.info({ outcome, frames: result.frames, words: result.segments.length }, 'job completed');
         this.observeEnd(payload.job_id, 'completed');
       }
@@ -109,9 +105,18 @@ export class TranscriptionProcessor {
     }
   }
 
-  private mouthTracker(): Pick<MouthTracker, 'decodeMouthFrames'> {
-    if (!this.deps.tracker) throw new TalkieError('processing_failed', { message: 'The model needs a mouth tracker and none is loaded.' });
-    return this.deps.tracker;
+  /**
+   * Records a job's transcript: completes the job, or, for one that asked for correction (issue 8),
+   * keeps the raw result with the job still `processing` and queues the correction; the postprocess
+   * service completes it then, so the webhook fires once, at the end. The long-video path ends its
+   * jobs through this too.
+   */
+  async complete(payload: TranscribePayload, result: TranscriptResult): Promise<{ outcome: TransitionOutcome; held: boolean }> {
+    const { store, enqueueCorrection } = this.deps;
+    if (!payload.correct) return { outcome: await store.complete(payload.job_id, result), held: false };
+    const outcome = await store.holdForCorrection(payload.job_id, result);
+    if (outcome === 'applied') await enqueueCorrection({ v: 1, job_id: payload.job_id, tenant: payload.tenant });
+    return { outcome, held: true };
   }
 
   private observeEnd(jobId: string, outcome: 'completed' | 'failed'): void {
@@ -130,19 +135,17 @@ export class TranscriptionProcessor {
     if (uploadKey) await this.deps.storage.delete(uploadKey);
   }
 
-  private async transcribe(payload: TranscribePayload, log: Logger, signal: AbortSignal) {
-    const { storage, store, reader, ffmpeg, limits } = this.deps;
+  private async transcribe(payload: TranscribePayload, log: Logger, signal: AbortSignal, known?: VideoProbe): Promise<TranscriptResult> {
+    const { storage, store, reader, ffmpeg, limits, metrics } = this.deps;
     if (!(await storage.exists(payload.upload_key))) throw new TalkieError('upload_missing');
     const file = await storage.openLocal(payload.upload_key);
     try {
-      const metrics = this.deps.metrics;
       const began = performance.now();
-      // The gateway's probe of these exact bytes when it recorded one, else our own; either way the
-      // limits below are this worker's own.
-      const probe =
-        (await this.deps.probeMemo?.recall(file.path, payload.upload_sha256)) ??
-        (await (this.deps.prober?.probe(file.path, { timeoutMs: limits.probeTimeoutMs }) ?? probeVideo(file.path, { ffprobe: ffmpeg.ffprobe, timeoutMs: limits.probeTimeoutMs })));
-      metrics?.stageDuration.observe({ stage: 'probe' }, (performance.now() - began) / 1000);
+      let probe = known;
+      if (!probe) {
+        probe = await probeUpload(this.deps, file.path, payload.upload_sha256, limits.probeTimeoutMs);
+        metrics?.stageDuration.observe({ stage: 'probe' }, (performance.now() - began) / 1000);
+      }
       log.debug({ format: probe.format, codec: probe.codec, fps: probe.fps, duration_s: probe.duration_s }, 'probed');
       // The gateway checked this file already; checking again here means a worker never trusts
       // what reaches its queue (another producer, an older gateway, a changed limit).
@@ -151,40 +154,26 @@ export class TranscriptionProcessor {
       const manifest = reader.manifest;
       const expectedFrames = Math.max(1, Math.ceil(probe.duration_s * manifest.frame_rate));
       const decodeStart = performance.now();
-      const decode = {
+      const frames = await decodeModelFrames(file.path, reader, this.deps.tracker, {
         ffmpeg: ffmpeg.ffmpeg,
+        ffprobe: ffmpeg.ffprobe,
+        source: probe,
         fps: manifest.frame_rate,
         // a little slack over the probed duration: container durations are approximate
         maxFrames: Math.ceil((limits.maxDurationS + 1) * manifest.frame_rate),
         timeoutMs: limits.decodeTimeoutMs,
         threads: limits.decodeThreads,
         signal,
-        onFrames: (n: number) => {
+        onFrames: (n) => {
           void store.setProgress(payload.job_id, (Math.min(n, expectedFrames) / expectedFrames) * DECODE_PROGRESS);
         },
-      };
-      // Issues 5 and 10: `landmarks` models get aligned mouth crops from the tracker (which fails
-      // the job with no_face_detected when no frame has a face); the others an ffmpeg crop.
-      const frames =
-        manifest.roi.mode === 'landmarks'
-          ? await this.mouthTracker().decodeMouthFrames(file.path, { ...decode, source: probe, size: manifest.input })
-          : await decodeFrames(file.path, { ...decode, roi: roiFilterFor(manifest) });
+      });
       metrics?.stageDuration.observe({ stage: 'decode' }, (performance.now() - decodeStart) / 1000);
       if (frames.count === 0) throw new TalkieError('decode_failed', { message: 'The video has no decodable frames.' });
       await store.setProgress(payload.job_id, DECODE_PROGRESS);
       if (signal.aborted) throw new TalkieError('processing_failed', { message: 'Processing was aborted.' });
-      const timings: StageTimings = {};
-      let result;
-      try {
-        result = await reader.transcribe(frames, this.deps.decoding, timings);
-      } catch (err) {
-        throw new TalkieError('inference_failed', { cause: err });
-      }
-      if (metrics) {
-        for (const [stage, seconds] of Object.entries(timings)) metrics.stageDuration.observe({ stage }, seconds);
-        metrics.frames.inc(frames.count);
-        metrics.throughput.observe(frames.count / Math.max(1e-6, (performance.now() - began) / 1000));
-      }
+      const result = await infer(reader, frames, this.deps.decoding, metrics);
+      metrics?.throughput.observe(frames.count / Math.max(1e-6, (performance.now() - began) / 1000));
       return result;
     } finally {
       await file.release();

@@ -1,20 +1,19 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import { isTerminal, TalkieError } from '@talkie/contracts';
-import type { MouthTracker } from '@talkie/faces';
-import type { DecodingOptions, LipReader, StageTimings } from '@talkie/inference';
-import { roiFilterFor } from '@talkie/inference';
-import { decodeFrames, type FfmpegBinaries } from '@talkie/media';
+import { isTerminal, TalkieError, type JobError } from '@talkie/contracts';
+import type { DecodingOptions } from '@talkie/inference';
+import type { FfmpegBinaries } from '@talkie/media';
 import { ChunkPayload, type ChunkOutcome, type ChunkProgress, type ChunkResult, type JobStore } from '@talkie/queue';
 import type { Logger } from '@talkie/runtime';
 import type { BlobStorage } from '@talkie/storage';
 import { watchJob } from '../job-watch';
 import type { WorkerMetrics } from '../observability/worker-metrics';
+import { decodeModelFrames, infer, type Reader, type Tracker } from '../pipeline';
 import { ownedSegments } from './windows';
 
 export interface ChunkProcessorDeps {
   store: JobStore;
   storage: BlobStorage;
-  reader: Pick<LipReader, 'manifest' | 'transcribe'>;
+  reader: Reader;
   ffmpeg: FfmpegBinaries;
   logger: Logger;
   decoding: DecodingOptions;
@@ -24,7 +23,22 @@ export interface ChunkProcessorDeps {
   cancelPollMs?: number;
   metrics?: WorkerMetrics;
   /** the mouth tracker, loaded at start when the model's ROI is `landmarks` (issues 5 and 10) */
-  tracker?: Pick<MouthTracker, 'decodeMouthFrames'>;
+  tracker?: Tracker;
+}
+
+/**
+ * Fails a chunked job for good and removes its windows' results and its upload, so that a chunk
+ * failing for good and a parent giving up leave the same behind: nothing. Idempotent.
+ */
+export async function failChunkedJob(
+  deps: { store: JobStore; progress: ChunkProgress; storage: BlobStorage },
+  jobId: string,
+  uploadKey: string | undefined,
+  error: JobError,
+): Promise<void> {
+  if ((await deps.store.fail(jobId, error)) === 'terminal') await deps.store.settleTerminal(jobId);
+  await deps.progress.clear(jobId);
+  if (uploadKey) await deps.storage.delete(uploadKey);
 }
 
 /**
@@ -42,7 +56,7 @@ export class ChunkProcessor {
     if (!parsed.success) throw new UnrecoverableError('invalid payload');
     const payload = parsed.data;
     const { window } = payload;
-    const { store, storage, metrics } = this.deps;
+    const { store, metrics } = this.deps;
     const log = this.deps.logger.child({ job_id: payload.job_id, chunk: window.index, attempt: job.attemptsMade + 1 });
     const skipped: ChunkOutcome = { index: window.index, skipped: true, frames: 0 };
 
@@ -81,16 +95,9 @@ export class ChunkProcessor {
     }
   }
 
-  private mouthTracker(): Pick<MouthTracker, 'decodeMouthFrames'> {
-    if (!this.deps.tracker) throw new TalkieError('processing_failed', { message: 'The model needs a mouth tracker and none is loaded.' });
-    return this.deps.tracker;
-  }
-
   /** Fails the whole job with a chunk's error; also used when BullMQ gives up on a stalled chunk. */
-  async failParent(jobId: string, uploadKey: string | undefined, code: TalkieError['code'], message: string): Promise<void> {
-    if ((await this.deps.store.fail(jobId, { code, message })) === 'terminal') await this.deps.store.settleTerminal(jobId);
-    await this.deps.progress.clear(jobId);
-    if (uploadKey) await this.deps.storage.delete(uploadKey);
+  failParent(jobId: string, uploadKey: string | undefined, code: TalkieError['code'], message: string): Promise<void> {
+    return failChunkedJob(this.deps, jobId, uploadKey, { code, message });
   }
 
   private async transcribe(payload: ChunkPayload, signal: AbortSignal): Promise<ChunkResult> {
@@ -101,8 +108,9 @@ export class ChunkProcessor {
     try {
       const last = window.index === payload.count - 1;
       const began = performance.now();
-      const decode = {
+      const frames = await decodeModelFrames(file.path, reader, this.deps.tracker, {
         ffmpeg: ffmpeg.ffmpeg,
+        ffprobe: ffmpeg.ffprobe,
         fps,
         // the last window reads to the end of the file, whose real length the probe only estimated
         window: { startS: window.start_frame / fps, ...(last ? {} : { durationS: window.frames / fps }) },
@@ -110,30 +118,14 @@ export class ChunkProcessor {
         timeoutMs: limits.decodeTimeoutMs,
         threads: limits.decodeThreads,
         signal,
-      };
-      // `landmarks` models: the mouth tracker on this window (issues 5 and 10)
-      const frames =
-        reader.manifest.roi.mode === 'landmarks'
-          ? await this.mouthTracker().decodeMouthFrames(file.path, { ...decode, ffprobe: ffmpeg.ffprobe, size: reader.manifest.input })
-          : await decodeFrames(file.path, { ...decode, roi: roiFilterFor(reader.manifest) });
+      });
       metrics?.stageDuration.observe({ stage: 'decode' }, (performance.now() - began) / 1000);
       if (frames.count === 0) {
         if (last && window.index > 0) return { index: window.index, frames: 0, segments: [] }; // the estimate ran past the end
         throw new TalkieError('decode_failed', { message: 'The video has no decodable frames.' });
       }
-      const count = frames.count;
-      const timings: StageTimings = {};
-      let local;
-      try {
-        local = await reader.transcribe(frames, this.deps.decoding, timings);
-      } catch (err) {
-        throw new TalkieError('inference_failed', { cause: err });
-      }
-      if (metrics) {
-        for (const [stage, seconds] of Object.entries(timings)) metrics.stageDuration.observe({ stage }, seconds);
-        metrics.frames.inc(count);
-      }
-      return { index: window.index, frames: count, segments: ownedSegments(local.segments, window, fps) };
+      const local = await infer(reader, frames, this.deps.decoding, metrics);
+      return { index: window.index, frames: frames.count, segments: ownedSegments(local.segments, window, fps) };
     } finally {
       await file.release();
     }

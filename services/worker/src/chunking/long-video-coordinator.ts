@@ -1,16 +1,17 @@
 import { UnrecoverableError, WaitingChildrenError, type Job, type Queue } from 'bullmq';
-import { isTerminal, TranscribePayload, type TranscriptResult } from '@talkie/contracts';
-import { checkProbe, DEFAULT_MEDIA_LIMITS, probeVideo, type FfmpegBinaries, type VideoProber } from '@talkie/media';
+import { isTerminal, TranscribePayload, type TranscriptResult, type VideoProbe } from '@talkie/contracts';
+import { checkProbe, DEFAULT_MEDIA_LIMITS, type VideoProber } from '@talkie/media';
 import { CHUNK_JOB_OPTIONS, chunkJobId, ChunkWindow, type ChunkPayload, type ChunkProgress, type JobStore, type ProbeMemo } from '@talkie/queue';
 import type { Logger } from '@talkie/runtime';
 import type { BlobStorage } from '@talkie/storage';
 import type { WorkerMetrics } from '../observability/worker-metrics';
+import { probeUpload } from '../pipeline';
+import { failChunkedJob } from './chunk-processor';
 import { mergeChunks, planWindows } from './windows';
 
 export interface CoordinatorDeps {
   store: JobStore;
   storage: BlobStorage;
-  ffmpeg: FfmpegBinaries;
   logger: Logger;
   chunkQueue: Queue<ChunkPayload>;
   progress: ChunkProgress;
@@ -19,15 +20,12 @@ export interface CoordinatorDeps {
   chunkSeconds: number;
   overlapS: number;
   limits: { maxDurationS: number; probeTimeoutMs: number };
-  /** probes a file when no recorded probe serves (talkie-probe or ffprobe); ffprobe when absent */
-  prober?: Pick<VideoProber, 'probe'>;
-  /** handles every job that is not chunked: the whole-video path */
-  whole: (job: Job<unknown>) => Promise<void>;
-  /**
-   * records the merged transcript; by default `store.complete`. The place for whatever else a job's
-   * completion does (the same as the whole-video path does).
-   */
-  complete?: (payload: TranscribePayload, result: TranscriptResult) => Promise<void>;
+  /** probes a file when no recorded probe serves (talkie-probe or ffprobe) */
+  prober: Pick<VideoProber, 'probe'>;
+  /** handles every job that is not chunked: the whole-video path, given the probe when planning made one */
+  whole: (job: Job<unknown>, probe?: VideoProbe) => Promise<void>;
+  /** records the merged transcript, as the whole-video path records its own (held for correction when asked) */
+  complete: (payload: TranscribePayload, result: TranscriptResult) => Promise<unknown>;
   metrics?: WorkerMetrics;
   /** probes the gateway recorded by content (see ProbeMemo): no second ffprobe for the same bytes */
   probeMemo?: ProbeMemo;
@@ -58,10 +56,11 @@ export class LongVideoCoordinator {
 
     if (!windows) {
       const plan = await this.plan(payload);
-      // short, unreadable or over the limit: the whole-video path does it, or fails it with the right code
-      if (!plan) return this.deps.whole(job);
+      // short, unreadable or over the limit: the whole-video path does it (with the probe, when
+      // there is one, so the upload is not hashed and probed twice), or fails it with the right code
+      if (!plan.windows) return this.deps.whole(job, plan.probe);
       if ((await this.deps.store.markProcessing(payload.job_id)) !== 'applied') return this.deps.whole(job);
-      windows = plan;
+      windows = plan.windows;
       await job.updateData({ ...(job.data as object), chunks: windows });
       log.info({ chunks: windows.length }, 'long video: split into chunks');
     }
@@ -73,11 +72,7 @@ export class LongVideoCoordinator {
       const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       log.warn({ err: (err as Error).message, last_attempt: lastAttempt }, 'chunked job attempt failed');
       if (!lastAttempt) throw err; // BullMQ runs this job again: it picks up where it stopped
-      if ((await this.deps.store.fail(payload.job_id, { code: 'processing_failed', message: 'Processing failed.' })) === 'terminal') {
-        await this.deps.store.settleTerminal(payload.job_id);
-      }
-      await this.deps.progress.clear(payload.job_id);
-      await this.deps.storage.delete(payload.upload_key);
+      await failChunkedJob(this.deps, payload.job_id, payload.upload_key, { code: 'processing_failed', message: 'Processing failed.' });
       this.deps.metrics?.failures.inc({ code: 'processing_failed' });
       throw new UnrecoverableError('processing_failed');
     }
@@ -90,9 +85,7 @@ export class LongVideoCoordinator {
     if (!record || isTerminal(record.status)) {
       // canceled, or failed by a chunk: finish the bookkeeping (idempotent) and stop
       log.info({ status: record?.status ?? 'missing' }, 'chunked job no longer wanted');
-      await this.deps.store.settleTerminal(payload.job_id);
-      await this.deps.progress.clear(payload.job_id);
-      await this.deps.storage.delete(payload.upload_key);
+      await this.settleEnded(payload);
       return;
     }
 
@@ -108,45 +101,56 @@ export class LongVideoCoordinator {
         })),
       );
       if (token && (await job.moveToWaitingChildren(token))) throw new WaitingChildrenError();
+      // No wait (the children were done already): the job may have ended meanwhile (canceled, or
+      // failed by a chunk). With nothing missing, the look at the top was just made.
+      if (isTerminal((await this.deps.store.get(payload.job_id))?.status ?? 'canceled')) {
+        await this.settleEnded(payload);
+        return;
+      }
       results = await this.deps.progress.results(payload.job_id);
     }
 
-    if (isTerminal((await this.deps.store.get(payload.job_id))?.status ?? 'canceled')) {
-      // the job ended (canceled, or failed by a chunk) while its chunks ran
-      await this.deps.store.settleTerminal(payload.job_id);
-      await this.deps.progress.clear(payload.job_id);
-      await this.deps.storage.delete(payload.upload_key);
-      return;
-    }
     const result = mergeChunks(results, windows, this.deps.model.fps, { name: this.deps.model.name, version: this.deps.model.version });
-    if (this.deps.complete) await this.deps.complete(payload, result);
-    else await this.deps.store.complete(payload.job_id, result);
+    await this.deps.complete(payload, result);
     log.info({ frames: result.frames, words: result.segments.length, chunks: windows.length }, 'chunked job completed');
     this.deps.metrics?.jobs.inc({ outcome: 'completed' });
+    await this.release(payload);
+  }
+
+  /** A job found terminal: finish its bookkeeping (idempotent) and remove what it left. */
+  private async settleEnded(payload: TranscribePayload): Promise<void> {
+    await this.deps.store.settleTerminal(payload.job_id);
+    await this.release(payload);
+  }
+
+  /** Removes what a job left: its windows' results and its upload. */
+  private async release(payload: TranscribePayload): Promise<void> {
     await this.deps.progress.clear(payload.job_id);
     await this.deps.storage.delete(payload.upload_key);
   }
 
-  /** The windows for a video longer than one chunk; undefined for anything the whole-video path should take. */
-  private async plan(payload: TranscribePayload): Promise<ChunkWindow[] | undefined> {
-    const { storage, ffmpeg, limits, model } = this.deps;
+  /**
+   * The windows for a video longer than one chunk. No windows for anything the whole-video path
+   * should take; then the probe too when there is one that passed the checks (a short video).
+   */
+  private async plan(payload: TranscribePayload): Promise<{ windows?: ChunkWindow[]; probe?: VideoProbe }> {
+    const { storage, limits, model, metrics } = this.deps;
     try {
-      if (!(await storage.exists(payload.upload_key))) return undefined;
+      if (!(await storage.exists(payload.upload_key))) return {};
       const file = await storage.openLocal(payload.upload_key);
       try {
-        const probe =
-          (await this.deps.probeMemo?.recall(file.path, payload.upload_sha256)) ??
-          (await (this.deps.prober?.probe(file.path, { timeoutMs: limits.probeTimeoutMs }) ?? probeVideo(file.path, { ffprobe: ffmpeg.ffprobe, timeoutMs: limits.probeTimeoutMs })));
+        const began = performance.now();
+        const probe = await probeUpload(this.deps, file.path, payload.upload_sha256, limits.probeTimeoutMs);
+        metrics?.stageDuration.observe({ stage: 'probe' }, (performance.now() - began) / 1000);
         // the source-frame limit scales with the duration limit (120 fps), as a long video is never decoded whole
         checkProbe(probe, { ...DEFAULT_MEDIA_LIMITS, maxDurationS: limits.maxDurationS, maxFrames: Math.max(DEFAULT_MEDIA_LIMITS.maxFrames, limits.maxDurationS * 120) });
-        if (!(probe.duration_s > this.deps.chunkSeconds)) return undefined;
-        return planWindows(Math.ceil(probe.duration_s * model.fps), model.fps, this.deps.chunkSeconds, this.deps.overlapS);
+        if (!(probe.duration_s > this.deps.chunkSeconds)) return { probe };
+        return { windows: planWindows(Math.ceil(probe.duration_s * model.fps), model.fps, this.deps.chunkSeconds, this.deps.overlapS) };
       } finally {
         await file.release();
       }
     } catch {
-      return undefined; // the whole-video path probes again and reports the problem with its code
+      return {}; // the whole-video path probes again and reports the problem with its code
     }
   }
-
 }

@@ -1,0 +1,61 @@
+import { TalkieError, type TranscriptResult, type VideoProbe } from '@talkie/contracts';
+import type { MouthTracker } from '@talkie/faces';
+import { roiFilterFor, type DecodingOptions, type LipReader, type StageTimings } from '@talkie/inference';
+import { decodeFrames, type DecodedFrames, type DecodeOptions, type VideoProber } from '@talkie/media';
+import type { ProbeMemo } from '@talkie/queue';
+import type { WorkerMetrics } from './observability/worker-metrics';
+
+/**
+ * The steps the whole-video path (transcription-processor.ts) and the long-video path
+ * (chunking/) share, so that a video read in windows is read exactly as one read whole.
+ */
+
+export type Reader = Pick<LipReader, 'manifest' | 'transcribe'>;
+export type Tracker = Pick<MouthTracker, 'decodeMouthFrames'>;
+
+/**
+ * What the gateway recorded for these exact bytes when it did (ProbeMemo), else this worker's own
+ * probe. Callers still check the probe against their own limits.
+ */
+export async function probeUpload(
+  sources: { probeMemo?: ProbeMemo; prober: Pick<VideoProber, 'probe'> },
+  file: string,
+  sha256: string | undefined,
+  timeoutMs: number,
+): Promise<VideoProbe> {
+  return (await sources.probeMemo?.recall(file, sha256)) ?? sources.prober.probe(file, { timeoutMs });
+}
+
+/**
+ * The model's input frames. Issues 5 and 10: `landmarks` models get aligned mouth crops from the
+ * tracker (which fails the job with no_face_detected when no frame has a face), the others an
+ * ffmpeg crop. `source`: the probed size, which spares the tracker an ffprobe of its own.
+ */
+export async function decodeModelFrames(
+  file: string,
+  reader: Reader,
+  tracker: Tracker | undefined,
+  options: Omit<DecodeOptions, 'roi'> & { source?: { width: number; height: number }; ffprobe: string },
+): Promise<DecodedFrames> {
+  const { manifest } = reader;
+  const { source, ffprobe, ...decode } = options;
+  if (manifest.roi.mode !== 'landmarks') return decodeFrames(file, { ...decode, roi: roiFilterFor(manifest) });
+  if (!tracker) throw new TalkieError('processing_failed', { message: 'The model needs a mouth tracker and none is loaded.' });
+  return tracker.decodeMouthFrames(file, { ...decode, source, ffprobe, size: manifest.input });
+}
+
+/** Runs the model on decoded frames; any failure of it is `inference_failed`. */
+export async function infer(reader: Reader, frames: DecodedFrames, decoding: DecodingOptions, metrics?: WorkerMetrics): Promise<TranscriptResult> {
+  const timings: StageTimings = {};
+  let result: TranscriptResult;
+  try {
+    result = await reader.transcribe(frames, decoding, timings);
+  } catch (err) {
+    throw new TalkieError('inference_failed', { cause: err });
+  }
+  if (metrics) {
+    for (const [stage, seconds] of Object.entries(timings)) metrics.stageDuration.observe({ stage }, seconds);
+    metrics.frames.inc(frames.count);
+  }
+  return result;
+}
