@@ -972,39 +972,38 @@ describe('k8s/', () => {
       expect(policy.spec.egress.some(isDns)).toBe(true);
     });
 
-    it('worker: no ingress but monitoring on HEALTH_PORT; out to Redis and DNS only', () => {
-      const { config } = deployedConfig(base, 'worker');
-      const policy = policyFor(podLabels(base, 'worker'));
+    /**
+     * The policy of a background app (worker, dispatcher, postprocess): in from monitoring on
+     * HEALTH_PORT only; out to Redis and DNS, and with `https` also to addresses (ipBlocks) on 443,
+     * whose rule it returns.
+     */
+    function backgroundAppPolicy(service: Service, { https }: { https: boolean }): Json {
+      const { config } = deployedConfig(base, service);
+      const policy = policyFor(podLabels(base, service));
       expect(policy.spec.ingress.map((r: Json) => [r.from.map(nsOf), ports(r)])).toEqual([[['monitoring'], [`TCP/${config.HEALTH_PORT}`]]]);
-      expect(policy.spec.egress).toHaveLength(2);
+      expect(policy.spec.egress).toHaveLength(https ? 3 : 2);
       expect(policy.spec.egress.some(isRedis)).toBe(true);
       expect(policy.spec.egress.some(isDns)).toBe(true);
+      if (!https) return undefined;
+      const rule = policy.spec.egress.find((r: Json) => r.to.every((p: Json) => p.ipBlock));
+      expect(ports(rule)).toEqual(['TCP/443']);
+      return rule;
+    }
+
+    it('worker: no ingress but monitoring on HEALTH_PORT; out to Redis and DNS only', () => {
+      backgroundAppPolicy('worker', { https: false });
     });
 
     it('dispatcher: out on 443 to the internet except private ranges, plus Redis and DNS', () => {
-      const { config } = deployedConfig(base, 'dispatcher');
-      const policy = policyFor(podLabels(base, 'dispatcher'));
-      expect(policy.spec.ingress.map((r: Json) => [r.from.map(nsOf), ports(r)])).toEqual([[['monitoring'], [`TCP/${config.HEALTH_PORT}`]]]);
-      expect(policy.spec.egress).toHaveLength(3);
-      const https = policy.spec.egress.find((r: Json) => r.to.every((p: Json) => p.ipBlock));
-      expect(ports(https)).toEqual(['TCP/443']);
+      const https = backgroundAppPolicy('dispatcher', { https: true });
       const v4 = https.to.find((p: Json) => p.ipBlock.cidr === '0.0.0.0/0').ipBlock.except;
       expect(v4).toEqual(expect.arrayContaining(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '127.0.0.0/8', '100.64.0.0/10']));
       const v6 = https.to.find((p: Json) => p.ipBlock.cidr === '::/0').ipBlock.except;
       expect(v6).toEqual(expect.arrayContaining(['fc00::/7', 'fe80::/10']));
-      expect(policy.spec.egress.some(isRedis)).toBe(true);
-      expect(policy.spec.egress.some(isDns)).toBe(true);
     });
 
     it('postprocess: out on 443 to the LLM endpoint, plus Redis and DNS; in from monitoring on HEALTH_PORT', () => {
-      const { config } = deployedConfig(base, 'postprocess');
-      const policy = policyFor(podLabels(base, 'postprocess'));
-      expect(policy.spec.ingress.map((r: Json) => [r.from.map(nsOf), ports(r)])).toEqual([[['monitoring'], [`TCP/${config.HEALTH_PORT}`]]]);
-      expect(policy.spec.egress).toHaveLength(3);
-      const https = policy.spec.egress.find((r: Json) => r.to.every((p: Json) => p.ipBlock));
-      expect(ports(https)).toEqual(['TCP/443']);
-      expect(policy.spec.egress.some(isRedis)).toBe(true);
-      expect(policy.spec.egress.some(isDns)).toBe(true);
+      backgroundAppPolicy('postprocess', { https: true });
     });
 
     it('Redis: in from the four apps (and the KEDA operator that reads the wait list) only; no egress', () => {

@@ -1,17 +1,13 @@
 import { readFile } from 'node:fs/promises';
-import type { ChildProcess } from 'node:child_process';
 import { submit, waitForJob } from './support/client';
 import { fixture } from './support/fixtures';
-import { startStack, type Stack } from './support/stack';
+import { exitOf, startStack, type Stack } from './support/stack';
 
 /**
  * EXECUTION_PROVIDERS on a machine without CUDA (onnxruntime-node here ships no CUDA libraries):
  * `cuda,cpu` falls back to cpu, says so in the log, /readyz and /metrics, and still reads; a list
  * with no usable provider, or an unknown name, stops the worker at start with a clear message.
  */
-const exited = (child: ChildProcess) =>
-  new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code))));
-
 describe('execution providers', () => {
   let stack: Stack;
   beforeAll(async () => {
@@ -40,14 +36,14 @@ describe('execution providers', () => {
 
   it('refuses to start when no listed provider can be used', async () => {
     const worker = await stack.addWorker({ EXECUTION_PROVIDERS: 'cuda' }, { waitReady: false });
-    expect(await exited(worker.process)).toBe(1);
+    expect(await exitOf(worker.process, 45_000)).toEqual({ code: 1, signal: null });
     const log = await readFile(stack.logFile(worker.service), 'utf8');
     expect(log).toMatch(/worker: none of the execution providers \[cuda\] could be used: cuda: .+\. Add cpu at the end of EXECUTION_PROVIDERS/);
   }, 60_000);
 
   it('refuses unknown provider names before loading anything', async () => {
     const worker = await stack.addWorker({ EXECUTION_PROVIDERS: 'cuda,gpu' }, { waitReady: false });
-    expect(await exited(worker.process)).toBe(1);
+    expect(await exitOf(worker.process, 45_000)).toEqual({ code: 1, signal: null });
     const log = await readFile(stack.logFile(worker.service), 'utf8');
     expect(log).toMatch(/EXECUTION_PROVIDERS: unknown execution provider\(s\) gpu/);
   }, 60_000);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { VISEME_MODEL_NAME, writeVisemeModel } from '@talkie/demo-model';
 import { submit, waitForJob } from './support/client';
 import { fixture } from './support/fixtures';
-import { startStack, type Stack } from './support/stack';
+import { exitOf, startStack, type Stack } from './support/stack';
 
 /**
  * Issue 5, end to end: a model package with an encoder (CTC head + features) and an attention
@@ -32,11 +32,9 @@ describe('joint CTC/attention decoding through the whole system', () => {
 
   /** Stops the running worker and starts one with `env` on top of the stack's, so the next job is its. */
   async function replaceWorker(env: Record<string, string>): Promise<void> {
-    if (worker.exitCode === null && worker.signalCode === null) {
-      const exited = new Promise((resolve) => worker.once('exit', resolve));
-      worker.kill('SIGTERM');
-      await exited;
-    }
+    const exited = exitOf(worker, 30_000);
+    worker.kill('SIGTERM');
+    expect(await exited).toBeDefined();
     worker = (await stack.addWorker(env)).process;
   }
 

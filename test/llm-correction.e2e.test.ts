@@ -1,11 +1,11 @@
-import { openAsBlob } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { JobResource } from '@talkie/contracts';
-import { getJob, waitForJob } from './support/client';
+import { getJob, submit as submitFile, waitForJob } from './support/client';
 import { fixture } from './support/fixtures';
 import { startLlmServer, type LlmAnswer, type LlmRequest, type LlmServer } from './support/llm-server';
+import { redisValues } from './support/redis-db';
 import { startStack, waitUntil, type Stack } from './support/stack';
-import { listDeliveries, startReceiver, type Receiver } from './support/webhook-receiver';
+import { createWebhookSecret, listDeliveries, startReceiver, type Receiver } from './support/webhook-receiver';
 
 /**
  * LLM correction end to end (issue 8): gateway, worker, postprocess service and webhook dispatcher
@@ -64,20 +64,13 @@ describe('LLM transcript correction (postprocess service, loopback OpenAI-compat
   });
 
   const token = (tenant = 'alice') => stack.token(tenant);
-  async function submit(text: string, fields: Record<string, string> = {}, tenant = 'alice') {
-    const video = await fixture(text);
-    const form = new FormData();
-    for (const [name, value] of Object.entries(fields)) form.append(name, value);
-    form.append('video', await openAsBlob(video.file), 'clip.mp4');
-    const res = await fetch(`${stack.baseUrl}/v1/jobs`, { method: 'POST', headers: { authorization: `Bearer ${token(tenant)}` }, body: form });
-    return { status: res.status, body: (await res.json()) as JobResource & { error?: { code: string; message: string } } };
-  }
+  const submit = async (text: string, fields: Record<string, string> = {}, tenant = 'alice') => submitFile(stack.baseUrl, token(tenant), (await fixture(text)).file, { fields });
   const finished = (id: string, tenant = 'alice') => waitForJob(stack.baseUrl, token(tenant), id, 120_000);
   const resultAs = async (id: string, format: string) => (await fetch(`${stack.baseUrl}/v1/jobs/${id}/result?format=${format}`, { headers: { authorization: `Bearer ${token()}` } })).text();
 
   it('corrects with schema-conformant JSON: exact corrected text and changes, raw text kept, captions corrected, one webhook at the end', async () => {
-    const secret = await fetch(`${stack.baseUrl}/v1/webhooks/secret`, { method: 'POST', headers: { authorization: `Bearer ${token()}` } });
-    expect(secret.status).toBe(201);
+    // (throws unless 201)
+    expect(await createWebhookSecret(stack.baseUrl, token())).toMatch(/^whsec_/);
     const created = await submit('HELLO WORLD', { correct: 'true', webhook_url: receiver.url });
     expect(created.status).toBe(202);
     expect(created.body.correction).toEqual({ status: 'pending' });
@@ -184,26 +177,9 @@ describe('LLM transcript correction (postprocess service, loopback OpenAI-compat
     for (const text of ['HELLO WORLD', 'Hello, world.', 'Good morning.']) expect(postprocessLog).not.toContain(text);
 
     // every value of every key in this stack's Redis database: job records, queues, deliveries
-    let cursor = '0';
-    let keys = 0;
-    do {
-      const [next, batch] = await stack.redis.scan(cursor, 'COUNT', 500);
-      cursor = next;
-      for (const key of batch) {
-        keys++;
-        const type = await stack.redis.type(key);
-        const values =
-          type === 'string' ? [await stack.redis.get(key)]
-          : type === 'hash' ? Object.entries(await stack.redis.hgetall(key)).flat()
-          : type === 'list' ? await stack.redis.lrange(key, 0, -1)
-          : type === 'set' ? await stack.redis.smembers(key)
-          : type === 'zset' ? await stack.redis.zrange(key, 0, -1)
-          : type === 'stream' ? (await stack.redis.xrange(key, '-', '+')).flatMap(([, fields]) => fields)
-          : [];
-        expect([key, values.some((v) => String(v).includes(KEY))]).toEqual([key, false]);
-      }
-    } while (cursor !== '0');
-    expect(keys).toBeGreaterThan(10);
+    const stored = await redisValues(stack.redis);
+    for (const [key, values] of stored) expect([key, values.some((v) => v.includes(KEY))]).toEqual([key, false]);
+    expect(stored.size).toBeGreaterThan(10);
     // the job records themselves are there, with their correction (so the scan above saw them)
     expect(await stack.redis.hget(`talkie:job:${hookedJobId}`, 'correction')).toContain('"completed"');
   }, 60_000);
@@ -229,12 +205,9 @@ describe('LLM correction asked for, but no LLM configured (LLM_BASE_URL unset)',
 
   it('completes the job with the raw text and correction skipped (not_configured)', async () => {
     const token = stack.token('alice');
-    const form = new FormData();
-    form.append('correct', 'true');
-    form.append('video', await openAsBlob((await fixture('HELLO WORLD')).file), 'clip.mp4');
-    const created = await fetch(`${stack.baseUrl}/v1/jobs`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form });
+    const created = await submitFile(stack.baseUrl, token, (await fixture('HELLO WORLD')).file, { fields: { correct: 'true' } });
     expect(created.status).toBe(202);
-    const job = await waitForJob(stack.baseUrl, token, ((await created.json()) as JobResource).id, 120_000);
+    const job = await waitForJob(stack.baseUrl, token, created.body.id, 120_000);
     expect(job.status).toBe('completed');
     expect(job.result?.text).toBe('HELLO WORLD');
     expect(job.result).not.toHaveProperty('corrected_text');

@@ -1,4 +1,3 @@
-import { gridDir } from './support/shared-data';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -6,8 +5,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { demoManifest, writeDemoModel } from '@talkie/demo-model';
 import { renderMovingMouth, writeSyntheticFaceModels, type MovingMouthFixture } from '@talkie/faces';
+import type { JobResource } from '@talkie/contracts';
 import { resolveFfmpeg } from '@talkie/media';
 import { submit, waitForJob } from './support/client';
+import { gridDir } from './support/shared-data';
 import { ARTIFACTS, startStack, type Stack } from './support/stack';
 
 /**
@@ -38,6 +39,19 @@ async function lipPackage(name: string, roi: object): Promise<string> {
   return dir;
 }
 
+/** A gateway and one worker that runs a lip package with `roi`. */
+async function lipStack(name: string, roi: object): Promise<Stack> {
+  return startStack({ name, workers: 1, workerEnv: { MODEL_DIR: await lipPackage(name, roi) } });
+}
+
+/** Submits `file` (accepted: 202) and waits for its job to end. */
+async function transcribe(stack: Stack, file: string): Promise<JobResource> {
+  const token = stack.token('alice');
+  const created = await submit(stack.baseUrl, token, file);
+  expect(created.status).toBe(202);
+  return waitForJob(stack.baseUrl, token, created.body.id, 120_000);
+}
+
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'talkie-mouth-e2e-'));
   const bins = await resolveFfmpeg();
@@ -58,16 +72,12 @@ afterAll(async () => {
 describe('mouth tracking (roi.mode landmarks) in the worker', () => {
   let stack: Stack;
   beforeAll(async () => {
-    const model = await lipPackage('tracked', { mode: 'landmarks', face_package: 'faces', crop: { width: 96, height: 96 } });
-    stack = await startStack({ name: 'mouth-tracking', workers: 1, workerEnv: { MODEL_DIR: model } });
+    stack = await lipStack('mouth-tracking', { mode: 'landmarks', face_package: 'faces', crop: { width: 96, height: 96 } });
   }, 90_000);
   afterAll(() => stack?.stop());
 
   it('follows a mouth moving across the frame and reads the exact sentence, with word timings', async () => {
-    const token = stack.token('alice');
-    const created = await submit(stack.baseUrl, token, moving.file);
-    expect(created.status).toBe(202);
-    const job = await waitForJob(stack.baseUrl, token, created.body.id, 120_000);
+    const job = await transcribe(stack, moving.file);
     expect(job.error).toBeUndefined();
     expect(job.status).toBe('completed');
     expect(job.result!.text).toBe(TEXT);
@@ -81,10 +91,7 @@ describe('mouth tracking (roi.mode landmarks) in the worker', () => {
   });
 
   it('fails a video without a face (ffmpeg testsrc) with no_face_detected', async () => {
-    const token = stack.token('alice');
-    const created = await submit(stack.baseUrl, token, testsrc);
-    expect(created.status).toBe(202);
-    const job = await waitForJob(stack.baseUrl, token, created.body.id, 120_000);
+    const job = await transcribe(stack, testsrc);
     expect(job.status).toBe('failed');
     expect(job.error).toEqual({ code: 'no_face_detected', message: expect.any(String) });
   });
@@ -93,15 +100,12 @@ describe('mouth tracking (roi.mode landmarks) in the worker', () => {
 describe('the same video through a center-crop package', () => {
   let stack: Stack;
   beforeAll(async () => {
-    const model = await lipPackage('centred', { mode: 'center' });
-    stack = await startStack({ name: 'mouth-tracking-center', workers: 1, workerEnv: { MODEL_DIR: model } });
+    stack = await lipStack('mouth-tracking-center', { mode: 'center' });
   }, 90_000);
   afterAll(() => stack?.stop());
 
   it('does not read the sentence: only a tracker finds the moving mouth', async () => {
-    const token = stack.token('alice');
-    const created = await submit(stack.baseUrl, token, moving.file);
-    const job = await waitForJob(stack.baseUrl, token, created.body.id, 120_000);
+    const job = await transcribe(stack, moving.file);
     expect(job.status).toBe('completed');
     expect(job.result!.text).not.toBe(TEXT);
     expect(job.result!.frames).toBe(moving.frames);
@@ -112,25 +116,19 @@ describe("the worker's default face models (face-api, converted) on a real speak
   let stack: Stack;
   beforeAll(async () => {
     // no face_package and no FACE_MODEL_DIR: the worker converts face-api into .talkie/models/faces
-    const model = await lipPackage('default-faces', { mode: 'landmarks' });
-    stack = await startStack({ name: 'mouth-tracking-face-api', workers: 1, workerEnv: { MODEL_DIR: model } });
+    stack = await lipStack('mouth-tracking-face-api', { mode: 'landmarks' });
   }, 120_000);
   afterAll(() => stack?.stop());
 
   it('tracks GRID bbaf2n through the whole pipeline (the demo model reads no lips, so only the job and its frames are checked)', async () => {
-    const token = stack.token('alice');
-    const created = await submit(stack.baseUrl, token, grid);
-    expect(created.status).toBe(202);
-    const job = await waitForJob(stack.baseUrl, token, created.body.id, 120_000);
+    const job = await transcribe(stack, grid);
     expect(job.error).toBeUndefined();
     expect(job.status).toBe('completed');
     expect(job.result!.frames).toBe(75);
   });
 
   it('fails testsrc with no_face_detected: colour bars fool the detector, not the face check', async () => {
-    const token = stack.token('alice');
-    const created = await submit(stack.baseUrl, token, testsrc);
-    const job = await waitForJob(stack.baseUrl, token, created.body.id, 120_000);
+    const job = await transcribe(stack, testsrc);
     expect(job.status).toBe('failed');
     expect(job.error).toEqual({ code: 'no_face_detected', message: expect.any(String) });
   });

@@ -43,6 +43,7 @@ describe('npm run roi', () => {
 
     const report = JSON.parse(readFileSync(path.join(out, 'roi.json'), 'utf8')) as RoiReport;
     expect(report).toMatchObject({ schema: 'talkie.roi/v1', fps: 25, frames: moving.frames, source: { width: 384, height: 288 }, faces_found: moving.frames - 3 });
+    expect(report.per_frame).toHaveLength(moving.frames); // every frame is checked below
     report.per_frame.forEach((frame, i) => {
       expect(frame.index).toBe(i);
       if (i >= 20 && i < 23) {

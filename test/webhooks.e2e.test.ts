@@ -1,6 +1,6 @@
 import { Webhook } from 'standardwebhooks';
 import { verifyWebhook } from '@talkie/client';
-import { getJob, waitForJob } from './support/client';
+import { getJob, submit, waitForJob } from './support/client';
 import { fixture } from './support/fixtures';
 import { startStack, waitUntil, type Stack } from './support/stack';
 import { listDeliveries, startReceiver, type Receiver } from './support/webhook-receiver';
@@ -33,13 +33,7 @@ describe('webhooks (local development opt-in: private addresses allowed)', () =>
     await stack?.stop();
   });
 
-  const submitWithHook = async (text: string, url: string) => {
-    const form = new FormData();
-    form.append('webhook_url', url);
-    form.append('video', await import('node:fs').then((fs) => fs.openAsBlob(text)), 'clip.mp4');
-    const res = await fetch(`${stack.baseUrl}/v1/jobs`, { method: 'POST', headers: auth(), body: form });
-    return { status: res.status, body: (await res.json()) as { id: string; error?: { code: string } } };
-  };
+  const submitWithHook = (file: string, url: string) => submit(stack.baseUrl, stack.token('hooked'), file, { fields: { webhook_url: url } });
   const deliveries = (id: string) => listDeliveries(stack.baseUrl, stack.token('hooked'), id);
 
   it('refuses a webhook_url before the tenant has a signing secret', async () => {

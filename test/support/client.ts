@@ -19,9 +19,23 @@ async function answer<T>(res: Response): Promise<HttpAnswer<T>> {
   return { status: res.status, headers: res.headers, body: body as T };
 }
 
-/** POST /v1/jobs with `file` in the multipart field `video` (or `field`). */
-export async function submit(baseUrl: string, token: string | undefined, file: string, field = 'video'): Promise<HttpAnswer<JobResource & { error?: { code: string } }>> {
+export interface SubmitOptions {
+  /** the multipart field that carries the file: `video` unless a test checks another */
+  field?: string;
+  /** other form fields (correct, webhook_url…), sent before the file */
+  fields?: Record<string, string>;
+}
+
+/** POST /v1/jobs with `file` in the multipart field `video` (or `options.field`, or `options` itself when a string), after `options.fields`. */
+export async function submit(
+  baseUrl: string,
+  token: string | undefined,
+  file: string,
+  options: string | SubmitOptions = {},
+): Promise<HttpAnswer<JobResource & { error?: { code: string; message: string } }>> {
+  const { field = 'video', fields = {} } = typeof options === 'string' ? { field: options } : options;
   const form = new FormData();
+  for (const [name, value] of Object.entries(fields)) form.append(name, value);
   form.append(field, await openAsBlob(file), path.basename(file));
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   return answer(await fetch(`${baseUrl}/v1/jobs`, { method: 'POST', body: form, headers }));

@@ -52,3 +52,32 @@ export async function leaseRedisDb(timeoutMs = 120_000): Promise<RedisDbLease> {
     throw err;
   }
 }
+
+/**
+ * Every key of the database `redis` is on, with its values as strings: a string's value, a hash's
+ * fields and values, the members of a list, set or sorted set, a stream's fields and values. For
+ * tests that check something (a secret, a transcript) is stored nowhere. A type it cannot read
+ * throws rather than being left out.
+ */
+export async function redisValues(redis: Redis): Promise<Map<string, string[]>> {
+  const all = new Map<string, string[]>();
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'COUNT', 500);
+    cursor = next;
+    for (const key of keys) {
+      const type = await redis.type(key);
+      let values: string[];
+      if (type === 'string') values = [(await redis.get(key)) ?? ''];
+      else if (type === 'hash') values = Object.entries(await redis.hgetall(key)).flat();
+      else if (type === 'list') values = await redis.lrange(key, 0, -1);
+      else if (type === 'set') values = await redis.smembers(key);
+      else if (type === 'zset') values = await redis.zrange(key, 0, -1);
+      else if (type === 'stream') values = (await redis.xrange(key, '-', '+')).flatMap(([, fields]) => fields);
+      else if (type === 'none') continue; // gone (expired, deleted) since the scan saw it
+      else throw new Error(`redisValues: ${key} is a ${type}, which it cannot read`);
+      all.set(key, values);
+    }
+  } while (cursor !== '0');
+  return all;
+}

@@ -35,6 +35,18 @@ export async function waitUntil(check: () => Promise<boolean>, what: string, tim
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/** Resolves with the exit code (or signal) of a child process, or undefined after `timeoutMs`. */
+export function exitOf(child: ChildProcess, timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null } | undefined> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), timeoutMs);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal });
+    });
+  });
+}
+
 const httpOk = async (url: string) => (await fetch(url, { signal: AbortSignal.timeout(2_000) })).ok;
 
 export interface StackOptions {

@@ -45,3 +45,10 @@ export async function listDeliveries(baseUrl: string, token: string, jobId: stri
   const res = await fetch(`${baseUrl}/v1/jobs/${jobId}/deliveries`, { headers: { authorization: `Bearer ${token}` } });
   return ((await res.json()) as { data: DeliveryAttempt[] }).data;
 }
+
+/** `POST /v1/webhooks/secret`: creates (rotates) the tenant's webhook signing secret; throws unless 201. */
+export async function createWebhookSecret(baseUrl: string, token: string): Promise<string> {
+  const res = await fetch(`${baseUrl}/v1/webhooks/secret`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+  if (res.status !== 201) throw new Error(`POST /v1/webhooks/secret answered ${res.status}: ${await res.text()}`);
+  return ((await res.json()) as { secret: string }).secret;
+}

@@ -1,4 +1,3 @@
-import { listDeliveries } from '../../support/webhook-receiver';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, openAsBlob, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -6,7 +5,8 @@ import net, { type AddressInfo, type Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, waitUntil, type Stack } from '../../support/stack';
+import { exitOf, freePort, waitUntil, type Stack } from '../../support/stack';
+import { createWebhookSecret as createSecret, listDeliveries } from '../../support/webhook-receiver';
 
 /**
  * Helpers for the fault-injection suite (`npm run test:faults`): every case says what it injected and
@@ -24,17 +24,7 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export const POLLING_GATEWAY_ENV = { RATE_LIMIT_MAX: '100000' };
 
-/** Resolves with the exit code (or signal) of a child process, or undefined after `timeoutMs`. */
-export function exitOf(child: ChildProcess, timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null } | undefined> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(undefined), timeoutMs);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal });
-    });
-  });
-}
+export { exitOf };
 
 /** Reads a service's pino log as parsed lines (lines that are not JSON, e.g. a fatal message on stderr, come back as { msg }). */
 export function logLines(stack: Stack, service: string): Array<Record<string, unknown>> {
@@ -116,11 +106,7 @@ export async function submitForm(
 }
 
 /** Creates (rotates) the tenant's webhook signing secret. */
-export async function createWebhookSecret(stack: Stack, token: string): Promise<string> {
-  const res = await fetch(`${stack.baseUrl}/v1/webhooks/secret`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
-  if (res.status !== 201) throw new Error(`POST /v1/webhooks/secret answered ${res.status}`);
-  return ((await res.json()) as { secret: string }).secret;
-}
+export const createWebhookSecret = (stack: Stack, token: string): Promise<string> => createSecret(stack.baseUrl, token);
 
 export const deliveries = (stack: Stack, token: string, jobId: string) => listDeliveries(stack.baseUrl, token, jobId);
 
