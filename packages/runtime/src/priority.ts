@@ -1,6 +1,15 @@
 import { readdirSync } from 'node:fs';
 import os from 'node:os';
 
+/** This process's thread ids (Linux); empty where /proc/self/task does not exist. */
+function threadIds(): number[] {
+  try {
+    return readdirSync('/proc/self/task').map(Number).filter((tid) => Number.isInteger(tid) && tid > 0);
+  } catch {
+    return [];
+  }
+}
+
 /**
  * Lowers the CPU priority of this whole process to at least `nice`. On Linux the nice value belongs
  * to each thread, and `os.setPriority(0)` changes only the calling one: V8's and libuv's threads,
@@ -10,13 +19,9 @@ import os from 'node:os';
  * Returns how many threads were changed; throws only when the process itself cannot be lowered.
  */
 export function lowerProcessPriority(nice: number): number {
-  let tids: number[] = [];
-  try {
-    tids = readdirSync('/proc/self/task').map(Number).filter((tid) => Number.isInteger(tid) && tid > 0);
-  } catch {
-    // not Linux: the process-wide call is all there is
-  }
+  const tids = threadIds();
   if (!tids.length) {
+    // not Linux: the process-wide call is all there is
     os.setPriority(0, Math.max(os.getPriority(0), nice));
     return 1;
   }
@@ -36,18 +41,13 @@ export function lowerProcessPriority(nice: number): number {
 
 /** The nice values of this process's threads (Linux), for checks and tests. */
 export function threadPriorities(): number[] {
-  try {
-    return readdirSync('/proc/self/task')
-      .map(Number)
-      .map((tid) => {
-        try {
-          return os.getPriority(tid);
-        } catch {
-          return undefined;
-        }
-      })
-      .filter((n): n is number => n !== undefined);
-  } catch {
-    return [os.getPriority(0)];
-  }
+  const tids = threadIds();
+  if (!tids.length) return [os.getPriority(0)];
+  return tids.flatMap((tid) => {
+    try {
+      return [os.getPriority(tid)];
+    } catch {
+      return []; // the thread ended meanwhile
+    }
+  });
 }

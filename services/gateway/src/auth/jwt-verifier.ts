@@ -70,15 +70,21 @@ export class JwtVerifier {
    * cache, so the per-address guard against credential guessing can skip tokens that are not guesses.
    */
   knows(token: string): boolean {
-    const cached = this.cache.get(token);
-    return cached !== undefined && cached.until > this.now();
+    return this.cached(token, this.now()) !== undefined;
+  }
+
+  /** The principal of a token verified recently and still valid; forgets one that expired. */
+  private cached(token: string, now: number): Principal | undefined {
+    const entry = this.cache.get(token);
+    if (entry && entry.until > now) return entry.principal;
+    if (entry) this.cache.delete(token);
+    return undefined;
   }
 
   async verify(token: string): Promise<Principal> {
     const now = this.now();
-    const cached = this.cache.get(token);
-    if (cached && cached.until > now) return cached.principal;
-    if (cached) this.cache.delete(token);
+    const cached = this.cached(token, now);
+    if (cached) return cached;
 
     const claims = await new Promise<JwtPayload>((resolve, reject) => {
       jwt.verify(

@@ -3,7 +3,7 @@ import { Router, type NextFunction, type Request, type Response } from 'express'
 import multer, { MulterError } from 'multer';
 import type { Queue } from 'bullmq';
 import { z } from 'zod';
-import { isTerminal, JobStatus, TalkieError, type TranscribePayload } from '@talkie/contracts';
+import { isTerminal, JobStatus, TalkieError, type TranscribePayload, type VideoProbe } from '@talkie/contracts';
 import { checkProbe, type MediaLimits, type VideoProber } from '@talkie/media';
 import { enqueueTranscription, toJobResource, type JobStore, type ProbeMemo } from '@talkie/queue';
 import type { BlobStorage } from '@talkie/storage';
@@ -37,8 +37,11 @@ export interface JobRoutesDeps {
   correctByDefault?: (tenant: string) => boolean;
 }
 
-/** The `correct` form field: an explicit choice, or the tenant's default when absent. */
-const CorrectField = z.enum(['true', 'false', '1', '0']).optional();
+/** The `correct` form field: an explicit choice, or undefined for the tenant's default. */
+const CorrectField = z
+  .enum(['true', 'false', '1', '0'])
+  .optional()
+  .transform((value) => (value === undefined ? undefined : value === 'true' || value === '1'));
 
 const MAX_LIST_LIMIT = 100;
 
@@ -119,7 +122,7 @@ export function jobRoutes(deps: JobRoutesDeps): Router {
         await discard();
         return sendError(req, res, 'invalid_request', 'correct must be true or false.');
       }
-      const correct = correctField.data === undefined ? (deps.correctByDefault?.(tenant) ?? false) : ['true', '1'].includes(correctField.data);
+      const correct = correctField.data ?? deps.correctByDefault?.(tenant) ?? false;
 
       let webhookUrl: string | undefined;
       if (fields.webhook_url !== undefined) {
@@ -134,12 +137,12 @@ export function jobRoutes(deps: JobRoutesDeps): Router {
 
       // A bounded look at the container (in a child process: the gateway never decodes),
       // so files that could never be processed are refused now, with their reason, not queued.
+      let probe: VideoProbe;
       try {
         const local = await deps.storage.openLocal(file.key);
         try {
-          const probe = await deps.prober.probe(local.path, { timeoutMs: deps.probeTimeoutMs });
+          probe = await deps.prober.probe(local.path, { timeoutMs: deps.probeTimeoutMs });
           checkProbe(probe, deps.mediaLimits);
-          await deps.probeMemo?.remember(file.sha256, probe);
         } finally {
           await local.release();
         }
@@ -147,6 +150,9 @@ export function jobRoutes(deps: JobRoutesDeps): Router {
         await discard();
         throw err instanceof TalkieError && err.code === 'timeout' ? new TalkieError('invalid_media', { cause: err }) : err;
       }
+      // Best effort and not awaited: the record only spares the worker a probe (without it, the
+      // worker probes the file itself), so failing to write it must never refuse a good upload.
+      deps.probeMemo?.remember(file.sha256, probe).catch((err: Error) => req.log.warn({ err: err.message }, 'could not record the probe for the worker'));
 
       const idempotencyKey = IdempotencyStore.parseKey(req.header('idempotency-key'));
       if (idempotencyKey) {
