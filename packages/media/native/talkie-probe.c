@@ -11,7 +11,9 @@
  *   start-up, stdout:  {"ready":true,"ffmpeg":"<av_version_info>","lavf":"<LIBAVFORMAT_IDENT>"}
  *   request, stdin:    <id> <timeout_ms> <path>
  *   answer, stdout:    {"id":<id>,"format_name":...,"duration":...,"streams":N,"video_streams":N,"video":{...}}
- *                   or {"id":<id>,"error":"invalid_media"|"timeout"|"crashed","detail":"..."}
+ *                   or {"id":<id>,"error":"invalid_media"|"timeout"|"crashed"|"busy","detail":"..."}
+ * "busy" is this process's own failure (no child could be started), never the file's: the caller
+ * probes that file another way.
  * Answers come in completion order. Each is written with one write() of at most PIPE_BUF bytes,
  * so lines from concurrent children never interleave. stdio is never used for stdout: a fork with
  * unflushed buffers would print them twice.
@@ -182,13 +184,9 @@ static void on_sigchld(int sig) {
 }
 
 static void start_child(unsigned long long id, unsigned timeout_ms, const char *path) {
-  if (running >= CHILDREN_HARD_MAX) {
-    emit_error(id, "crashed", "too many probes at once");
-    return;
-  }
   pid_t pid = fork();
   if (pid < 0) {
-    emit_error(id, "crashed", "fork");
+    emit_error(id, "busy", "fork");
     return;
   }
   if (pid == 0) {
@@ -256,6 +254,22 @@ static void handle_line(char *line) {
   start_child(id, (unsigned)ms, end + 1);
 }
 
+/* Requests read but not yet started: they wait here while max_children probes run. */
+static char in[LINE_MAX_BYTES * 2];
+static size_t have = 0;
+
+static void start_waiting(void) {
+  char *start = in;
+  char *nl;
+  while (running < max_children && (nl = memchr(start, '\n', have - (size_t)(start - in))) != NULL) {
+    *nl = '\0';
+    handle_line(start);
+    start = nl + 1;
+  }
+  have -= (size_t)(start - in);
+  memmove(in, start, have);
+}
+
 int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--formats") && i + 1 < argc) formats = argv[++i];
@@ -291,12 +305,10 @@ int main(int argc, char **argv) {
   put(&ready, "}");
   emit(&ready);
 
-  static char in[LINE_MAX_BYTES * 2];
-  size_t have = 0;
   int eof = 0;
   while (!eof || running > 0) {
     struct pollfd fds[2] = {{sigchld_pipe[0], POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
-    /* At the child limit, requests wait in the pipe until a child ends. */
+    /* At the child limit, requests wait (in the buffer, then in the pipe) until a child ends. */
     nfds_t n = (!eof && running < max_children) ? 2 : 1;
     if (poll(fds, n, -1) < 0) {
       if (errno == EINTR) continue;
@@ -306,6 +318,7 @@ int main(int argc, char **argv) {
       char drain[64];
       while (read(sigchld_pipe[0], drain, sizeof drain) > 0) {}
       reap();
+      start_waiting();
     }
     if (n == 2 && fds[1].revents) {
       ssize_t r = read(STDIN_FILENO, in + have, sizeof in - have);
@@ -315,16 +328,8 @@ int main(int argc, char **argv) {
         continue;
       }
       have += (size_t)r;
-      char *start = in;
-      char *nl;
-      while ((nl = memchr(start, '\n', have - (size_t)(start - in))) != NULL) {
-        *nl = '\0';
-        handle_line(start);
-        start = nl + 1;
-      }
-      have -= (size_t)(start - in);
-      memmove(in, start, have);
-      if (have == sizeof in) {
+      start_waiting();
+      if (have == sizeof in && !memchr(in, '\n', have)) {
         /* a line longer than any path the services send: drop it */
         emit_error(0, "crashed", "request too long");
         have = 0;

@@ -20,16 +20,20 @@ export interface FfmpegBinaries {
 /** Talkie relies on ffmpeg ≥ 5 behaviour (fps filter rounding, protocol whitelists). */
 export const MIN_SYSTEM_FFMPEG_MAJOR = 5;
 
+export function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function onPath(name: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
     if (!dir) continue;
     const candidate = path.join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
+    if (isExecutable(candidate)) return candidate;
   }
   return undefined;
 }

@@ -88,23 +88,15 @@ export function decodeFrames(file: string, options: DecodeOptions): Promise<Deco
   });
 }
 
-export interface RgbStreamOptions {
-  ffmpeg: string;
-  /** the model's frame rate: the video is resampled to it */
-  fps: number;
+export interface RgbStreamOptions extends Pick<DecodeOptions, 'ffmpeg' | 'fps' | 'maxFrames' | 'timeoutMs' | 'signal' | 'window'> {
   /** output size in pixels (see `boundedFrameSize`) */
   width: number;
   height: number;
-  maxFrames: number;
-  timeoutMs: number;
-  signal?: AbortSignal;
   /**
    * demuxers ffmpeg may use; the upload allow-list by default. Operator tools reading their own
    * files (e.g. GRID's MPEG-PS `.mpg`) may add more.
    */
   demuxers?: readonly string[];
-  /** decode only this part of the input, as `DecodeOptions.window` */
-  window?: DecodeOptions['window'];
 }
 
 /**

@@ -124,6 +124,39 @@ describeBuilt('ResidentProber', () => {
     expect((await prober.probe(good)).height).toBe(32);
   });
 
+  it('runs at most maxChildren probes at once, however many requests arrive together', async () => {
+    const limited = await ResidentProber.start(binary, { maxChildren: 2 });
+    try {
+      const fifos = Array.from({ length: 5 }, (_, i) => {
+        const fifo = path.join(dir, `wave-${i}.mp4`);
+        execFileSync('mkfifo', [fifo]);
+        return fifo;
+      });
+      // five requests written back to back: the helper reads them in one go
+      const pending = fifos.map((f) => rejection(limited.probe(f, 400)));
+      const children = () => {
+        try {
+          return execFileSync('pgrep', ['-P', String(limited.pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).length;
+        } catch {
+          return 0; // pgrep exits 1 when there are none
+        }
+      };
+      let most = 0;
+      let seen = 0;
+      const until = Date.now() + 5_000;
+      while (seen < 5 && Date.now() < until) {
+        most = Math.max(most, children());
+        seen = (await Promise.all(pending.map((p) => Promise.race([p.then(() => 1), new Promise<number>((r) => setTimeout(() => r(0), 0))])))).reduce((a, b) => a + b, 0);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const codes = (await Promise.all(pending)).map((e) => (e as TalkieError).code);
+      expect(codes).toEqual(['timeout', 'timeout', 'timeout', 'timeout', 'timeout']);
+      expect(most).toBe(2);
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('refuses a path that would forge a second request line', async () => {
     const err = (await rejection(prober.probe(`${dir}/a.mp4\n1 1000 /etc/passwd`))) as TalkieError;
     expect(err.code).toBe<ErrorCode>('invalid_media');
@@ -142,8 +175,9 @@ describeBuilt('createVideoProber', () => {
   it('takes the resident prober by default and says so', async () => {
     const log: string[] = [];
     const p = await make({}, log);
-    if (bins.source !== 'system') return; // a non-system ffmpeg differs from the helper's libavformat: covered below
-    expect(p.kind).toBe('resident');
+    // auto serves the system's ffmpeg only (an explicit or npm-shipped one: ffprobe, as below)
+    expect(p.kind).toBe(bins.source === 'system' ? 'resident' : 'ffprobe');
+    if (bins.source !== 'system') return;
     expect(log.join('\n')).toMatch(/resident prober/);
   });
 

@@ -13,7 +13,7 @@ export class ProberUnavailableError extends Error {
 
 interface Answer extends Partial<ProbeFields> {
   id: number;
-  error?: 'invalid_media' | 'timeout' | 'crashed';
+  error?: 'invalid_media' | 'timeout' | 'crashed' | 'busy';
   detail?: string;
 }
 
@@ -138,6 +138,8 @@ export class ResidentProber {
     this.pending.delete(answer.id);
     clearTimeout(pending.timer);
     if (answer.error === 'timeout') return pending.reject(new TalkieError('timeout', { retryable: true }));
+    // The helper could not start a child (fork failed): its trouble, not the file's.
+    if (answer.error === 'busy') return pending.reject(new ProberUnavailableError(`talkie-probe could not start a probe (${answer.detail ?? ''})`));
     // A child that crashed on a file is what a crashing ffprobe would be: the file is unreadable.
     if (answer.error) return pending.reject(new TalkieError('invalid_media', { cause: new Error(`talkie-probe: ${answer.error} (${answer.detail ?? ''})`) }));
     try {

@@ -1,7 +1,6 @@
-import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import type { VideoProbe } from '@talkie/contracts';
-import type { FfmpegBinaries } from './binaries';
+import { isExecutable, type FfmpegBinaries } from './binaries';
 import { probeVideo } from './probe';
 import { ProberUnavailableError, ResidentProber } from './resident-prober';
 
@@ -31,15 +30,6 @@ export interface VideoProberOptions {
 /** Where `npm run build` puts the helper (packages/media/native/build), unless TALKIE_PROBE_PATH says otherwise. */
 export function residentProberPath(env: NodeJS.ProcessEnv = process.env): string {
   return env.TALKIE_PROBE_PATH || path.resolve(__dirname, '..', 'native', 'build', 'talkie-probe');
-}
-
-function executable(file: string): boolean {
-  try {
-    accessSync(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Only ever ffprobe: one process per file. */
@@ -82,7 +72,7 @@ class ResidentWithFallback implements VideoProber {
         return await this.current.probe(file, timeoutMs);
       } catch (err) {
         if (!(err instanceof ProberUnavailableError)) throw err;
-        this.options.log?.('warn', `resident prober unavailable (${err.message}); probing with ffprobe until it is back`);
+        this.options.log?.('warn', `resident prober unavailable (${err.message}); probing this file with ffprobe`);
         this.lostAt = Date.now();
       }
     }
@@ -136,7 +126,7 @@ export async function createVideoProber(options: VideoProberOptions): Promise<Vi
   if (mode === 'auto' && options.binaries.source !== 'system') {
     return useFfprobe(`ffprobe was chosen explicitly (${options.binaries.source === 'env' ? 'FFPROBE_PATH' : 'the npm-shipped build'}); talkie-probe serves the system's ffmpeg only`);
   }
-  if (!executable(binary)) {
+  if (!isExecutable(binary)) {
     if (mode === 'resident') throw new Error(`PROBER=resident, but ${binary} is not there: build it with \`npm run build\` (needs cc and libavformat-dev) or set TALKIE_PROBE_PATH`);
     return useFfprobe(`the resident prober is not built (${binary}; \`npm run build\` builds it where cc and libavformat-dev are installed)`);
   }
