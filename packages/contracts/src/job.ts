@@ -36,6 +36,11 @@ export const TranscriptResult = z.object({
   model: ModelInfo,
   /** the LLM-corrected text, when the job asked for correction and it succeeded (`text` stays the raw reading) */
   corrected_text: z.string().optional(),
+  /**
+   * `corrected_text`'s words on the raw timings, each on the raw word it aligns with (set with
+   * `corrected_text`, once, by the service that corrects; captions are made from it)
+   */
+  corrected_segments: z.array(Segment).optional(),
 });
 export type TranscriptResult = z.infer<typeof TranscriptResult>;
 

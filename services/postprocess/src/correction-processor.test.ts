@@ -57,6 +57,11 @@ describe('CorrectionProcessor', () => {
     await expect(processor.process(job(id))).resolves.toBe('completed');
     const resource = toJobResource((await store.get(id))!);
     expect(resource).toMatchObject({ status: 'completed', progress: 100, result: { ...RAW, corrected_text: 'Hello, world.' }, correction });
+    // the captions' word timings, aligned once here rather than on every download
+    expect(resource.result?.corrected_segments).toEqual([
+      { start: 0.4, end: 1.88, text: 'Hello,' },
+      { start: 2.32, end: 3.8, text: 'world.' },
+    ]);
     expect(terminal.map((r) => r.id)).toEqual([id]);
     expect(lines.join('')).not.toMatch(/HELLO|Hello/); // no transcript in logs
   });

@@ -3,6 +3,7 @@ import { PostprocessPayload, type Correction } from '@talkie/contracts';
 import type { JobStore } from '@talkie/queue';
 import type { Logger } from '@talkie/runtime';
 import type { LlmCorrector } from './llm-corrector';
+import { correctedSegments } from './corrected-segments';
 
 export interface CorrectionDeps {
   store: JobStore;
@@ -51,7 +52,10 @@ export class CorrectionProcessor {
     } else {
       ({ correction, correctedText, mode } = await this.deps.corrector.correct(record.result.text));
     }
-    const result = correctedText === undefined ? record.result : { ...record.result, corrected_text: correctedText };
+    const result =
+      correctedText === undefined
+        ? record.result
+        : { ...record.result, corrected_text: correctedText, corrected_segments: correctedSegments(record.result.segments, correctedText) };
     const outcome = await store.complete(jobId, result, correction);
     if (outcome === 'terminal') await store.settleTerminal(jobId);
     this.deps.onOutcome?.(correction);

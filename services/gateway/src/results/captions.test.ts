@@ -1,6 +1,16 @@
-import { toCues, toSrt, toVtt } from './captions';
+import { captionSegments, toCues, toSrt, toVtt } from './captions';
 
 const words = (list: Array<[string, number, number]>) => list.map(([text, start, end]) => ({ text, start, end }));
+
+describe('captionSegments', () => {
+  const RAW = [{ start: 0.4, end: 0.9, text: 'HELLO' }, { start: 2.32, end: 2.82, text: 'WORLD' }];
+  it('captions the corrected text when there is one, the raw one otherwise', () => {
+    const corrected = [{ start: 0.4, end: 0.9, text: 'Hello,' }, { start: 2.32, end: 2.82, text: 'world.' }];
+    expect(toSrt(captionSegments({ segments: RAW, corrected_segments: corrected }))).toBe('1\n00:00:00,400 --> 00:00:00,900\nHello,\n\n2\n00:00:02,320 --> 00:00:02,820\nworld.\n');
+    expect(captionSegments({ segments: RAW })).toBe(RAW);
+    expect(captionSegments({ segments: [], corrected_segments: [] })).toEqual([]);
+  });
+});
 
 describe('captions', () => {
   it('groups words into cues, breaking on pauses and line length', () => {

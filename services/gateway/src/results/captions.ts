@@ -1,4 +1,4 @@
-import type { Segment } from '@talkie/contracts';
+import type { Segment, TranscriptResult } from '@talkie/contracts';
 
 export interface Cue {
   start: number;
@@ -11,6 +11,14 @@ const MAX_CHARS = 42;
 const MAX_SECONDS = 5;
 /** a pause this long starts a new caption */
 const PAUSE_SECONDS = 0.8;
+
+/**
+ * What captions show: the corrected words on the raw timings when the job was corrected (the
+ * postprocess service aligns them once and stores them), else the raw words.
+ */
+export function captionSegments(result: Pick<TranscriptResult, 'segments' | 'corrected_segments'>): Segment[] {
+  return result.corrected_segments ?? result.segments;
+}
 
 /** Groups word segments into caption cues. */
 export function toCues(segments: Segment[]): Cue[] {

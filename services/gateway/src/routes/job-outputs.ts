@@ -3,8 +3,7 @@ import { isTerminal, type DeliveryAttempt } from '@talkie/contracts';
 import { toJobResource, type JobStore } from '@talkie/queue';
 import { requireScope } from '../auth/authenticate';
 import { sendError } from '../http/errors';
-import { toSrt, toVtt } from '../results/captions';
-import { captionSegments } from '../results/corrected-segments';
+import { captionSegments, toSrt, toVtt } from '../results/captions';
 import { findOwnJob } from './own-job';
 
 export interface JobOutputDeps {

@@ -1,7 +1,6 @@
 import fc from 'fast-check';
 import type { Segment } from '@talkie/contracts';
-import { captionSegments, correctedSegments } from './corrected-segments';
-import { toSrt } from './captions';
+import { correctedSegments } from './corrected-segments';
 
 const seg = (text: string, start: number): Segment => ({ start, end: start + 0.5, text });
 const RAW = [seg('HELLO', 0.4), seg('WORLD', 2.32)];
@@ -25,6 +24,8 @@ describe('correctedSegments', () => {
     ]);
     expect(correctedSegments([seg('THE', 0), seg('CAT', 1)], 'The hat.').map((s) => s.text)).toEqual(['The', 'hat.']);
     expect(correctedSegments([seg('GO', 0)], 'Go now, please.').map((s) => s.text)).toEqual(['Go now, please.']);
+    // nothing was timed, so no word can be placed
+    expect(correctedSegments([], 'Hi.')).toEqual([]);
   });
 
   it('loses no word and keeps their order, whatever the LLM wrote', () => {
@@ -37,11 +38,5 @@ describe('correctedSegments', () => {
         for (let k = 1; k < out.length; k++) expect(out[k].start).toBeGreaterThan(out[k - 1].start);
       }),
     );
-  });
-
-  it('captions the corrected text when there is one, the raw one otherwise', () => {
-    expect(toSrt(captionSegments({ segments: RAW, corrected_text: 'Hello, world.' }))).toBe('1\n00:00:00,400 --> 00:00:00,900\nHello,\n\n2\n00:00:02,320 --> 00:00:02,820\nworld.\n');
-    expect(captionSegments({ segments: RAW })).toBe(RAW);
-    expect(captionSegments({ segments: [], corrected_text: 'Hi.' })).toEqual([]);
   });
 });

@@ -1,7 +1,10 @@
-import type { Segment, TranscriptResult } from '@talkie/contracts';
+import type { Segment } from '@talkie/contracts';
 
 /**
- * Word timings for an LLM-corrected transcript (issue 8). The model timed the raw words; the LLM
+ * Word timings for an LLM-corrected transcript (issue 8), worked out once here when the correction
+ * is stored (`result.corrected_segments`), not on each caption download: the alignment is quadratic
+ * and at its cap costs ~100 ms of an event loop.
+ * The model timed the raw words; the LLM
  * rewrote them (case, punctuation, a fixed word here and there). Each corrected word takes the
  * timing of the raw word it aligns with, by a word-level edit distance on letters and digits only,
  * so "HELLO" ↔ "Hello," matches and a fixed word is a substitution in place. A word the LLM added
@@ -13,11 +16,6 @@ import type { Segment, TranscriptResult } from '@talkie/contracts';
 const MAX_CELLS = 4_000_000;
 
 const normal = (word: string) => word.toUpperCase().replace(/[^\p{L}\p{N}']/gu, '');
-
-/** Segments to caption: the corrected words on the raw timings when there is a corrected text, else the raw ones. */
-export function captionSegments(result: Pick<TranscriptResult, 'segments' | 'corrected_text'>): Segment[] {
-  return result.corrected_text === undefined ? result.segments : correctedSegments(result.segments, result.corrected_text);
-}
 
 export function correctedSegments(segments: Segment[], correctedText: string): Segment[] {
   const words = correctedText.split(/\s+/).filter(Boolean);
