@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ensureFaceModels, FaceModels, MouthTracker } from '@talkie/faces';
-import { DEMUXER_ALLOW_LIST } from '@talkie/media';
+import { OPERATOR_DEMUXERS } from '@talkie/media';
 import { fmt, median, ratio } from '../report';
 import { ROOT } from '../stack';
 import { ffmpegNull, timed } from '../timing';
@@ -38,7 +38,7 @@ export const mouthTrackingRow: RowSpec = {
           fps: FPS,
           maxFrames: 10_000,
           timeoutMs: 120_000,
-          demuxers: [...DEMUXER_ALLOW_LIST, 'mpeg'],
+          demuxers: OPERATOR_DEMUXERS,
         });
       const decodeOnly = (threads?: number) => ffmpegNull(ctx.ffmpeg.ffmpeg, GRID_CLIP, { threads, filter: `fps=${FPS}` });
       const { value: first } = await timed(track); // warm: page cache, kernels

@@ -1,9 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ModelManifest } from '@talkie/inference';
+import { writeModelPackage, type ModelManifest } from '@talkie/inference';
 import { CELLS, CODES, GRID, TOKENS, WORD_DELIMITER } from './alphabet';
 import { attr, GraphBuilder } from './onnx-graph';
-import { writeModelPackage } from './write-package';
 
 /** Bump when the graph or the manifest changes: `ensureDemoModel` rebuilds stale copies. */
 export const DEMO_MODEL_VERSION = '1.0.0';

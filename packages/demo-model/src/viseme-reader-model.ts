@@ -1,9 +1,8 @@
-import type { ModelManifest } from '@talkie/inference';
+import { writeModelPackage, type ModelManifest } from '@talkie/inference';
 import { CELLS, TOKENS as LETTER_TOKENS } from './alphabet';
 import { prng } from './fixture';
 import { cellReaderInput, INPUT_SIZE, readCells, scoreLetters } from './letter-reader-model';
 import { attr, GraphBuilder } from './onnx-graph';
-import { writeModelPackage } from './write-package';
 
 /**
  * A generated encoder + decoder pair with the I/O signatures of Auto-AVSR's visual model exported

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
+import { PackagePath } from '@talkie/inference';
 
 /**
  * `face.json` (`talkie.face/v1`): a face model package, the detector and landmark ONNX models the
@@ -8,10 +9,6 @@ import { z } from 'zod';
  * for lip models, it takes no defaults a model could disagree with.
  */
 
-const insidePackage = z
-  .string()
-  .min(1)
-  .refine((p) => !path.isAbsolute(p) && !p.split(/[\\/]/).includes('..'), 'must be a path inside the package');
 
 /** How a square or rectangular image is fed to a model. */
 export const FaceModelInput = z.object({
@@ -66,13 +63,13 @@ export const FaceManifest = z
     /** absent: landmarks run on the whole frame */
     detector: z
       .object({
-        model_file: insidePackage,
+        model_file: PackagePath,
         input: FaceModelInput,
         output: DetectorOutput,
       })
       .optional(),
     landmarks: z.object({
-      model_file: insidePackage,
+      model_file: PackagePath,
       input: FaceModelInput,
       /** the face box is grown by this fraction of its size on every side before the crop */
       crop: z.object({ padding: z.number().min(0).max(2) }),

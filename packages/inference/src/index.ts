@@ -12,3 +12,4 @@ export * from './joint-beam-search';
 export * from './decoder-session';
 export * from './dynamic-batcher';
 export * from './batch-probe';
+export * from './write-package';

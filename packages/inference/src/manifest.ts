@@ -3,7 +3,8 @@ import path from 'node:path';
 import { z } from 'zod';
 
 /** A file or folder of the package, relative to its folder. */
-const packagePath = z.string().refine((p) => !path.isAbsolute(p) && !p.split(/[\\/]/).includes('..'), 'must be a path inside the package');
+/** A file named by a package's manifest: relative, and never outside the package's folder. */
+export const PackagePath = z.string().min(1).refine((p) => !path.isAbsolute(p) && !p.split(/[\\/]/).includes('..'), 'must be a path inside the package');
 
 /**
  * `model.json`: everything the pipeline needs to feed a model and read its output. The pipeline
@@ -18,7 +19,7 @@ export const ModelManifest = z
     /** true for models Talkie generates itself: logged loudly so nobody mistakes them for real lip reading */
     demo: z.boolean().default(false),
     /** path of the ONNX file, relative to the package folder */
-    model_file: packagePath.default('model.onnx'),
+    model_file: PackagePath.default('model.onnx'),
     /** frames per second the model was trained on; every video is resampled to it */
     frame_rate: z.number().positive().max(240),
     input: z.object({
@@ -44,7 +45,7 @@ export const ModelManifest = z
          */
         mode: z.literal('landmarks'),
         /** face package folder inside this package; unset: `FACE_MODEL_DIR`, else the converted face-api package */
-        face_package: packagePath.optional(),
+        face_package: PackagePath.optional(),
         crop: z.object({ width: z.number().int().positive().max(1024), height: z.number().int().positive().max(1024) }).default({ width: 96, height: 96 }),
       }),
     ]),
@@ -74,7 +75,7 @@ export const ModelManifest = z
      */
     decoder: z
       .object({
-        model_file: packagePath,
+        model_file: PackagePath,
         inputs: z.object({ tokens: z.string().min(1), memory: z.string().min(1) }),
         output: z.string().min(1),
         /** whether `output` is already log-probabilities; raw logits otherwise */

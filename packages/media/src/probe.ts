@@ -17,6 +17,12 @@ export interface ProbeOptions {
  */
 export const DEMUXER_ALLOW_LIST = ['mov', 'matroska', 'webm', 'avi'] as const;
 
+/**
+ * What operator tools on the operator's own files may read besides (`npm run roi`, the bench, the
+ * GRID tests): MPEG program streams too, the GRID corpus's format. Never for uploads.
+ */
+export const OPERATOR_DEMUXERS = [...DEMUXER_ALLOW_LIST, 'mpeg'] as const;
+
 /** `30000/1001` → 29.97; `0/0` → 0 */
 export function parseRate(rate: string | undefined): number {
   if (!rate) return 0;

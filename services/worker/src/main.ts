@@ -145,7 +145,8 @@ async function main() {
   // tracker, loaded here (sessions created and warmed up) before the worker reports ready.
   let tracker: MouthTracker | undefined;
   if (manifest.roi.mode === 'landmarks') {
-    const loaded = await loadMouthTracker({ lipPackageDir: modelDir, roi: manifest.roi, faceModelDir: config.FACE_MODEL_DIR });
+    // on the providers the lip model came up on (the GPU where there is one), not CPU by default
+    const loaded = await loadMouthTracker({ lipPackageDir: modelDir, roi: manifest.roi, faceModelDir: config.FACE_MODEL_DIR, sessions: { executionProviders: providers.active } });
     tracker = loaded.tracker;
     const faces = tracker.models.manifest;
     if (faces.demo) logger.warn({ face_model: faces.name }, 'SYNTHETIC FACE MODELS loaded: they find only the lips ring of Talkie fixture videos');

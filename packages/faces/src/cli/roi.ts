@@ -2,7 +2,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEMUXER_ALLOW_LIST, resolveFfmpeg } from '@talkie/media';
+import { OPERATOR_DEMUXERS, resolveFfmpeg } from '@talkie/media';
 import { FaceModels } from '../runtime/face-models';
 import { encodePng } from '../runtime/png';
 import { chooseFacePackage } from '../tracking/face-package-dir';
@@ -17,7 +17,6 @@ Runs the mouth tracker on a video and writes, for debugging:
 The face package is --faces, else FACE_MODEL_DIR, else face-api's converted models (.talkie/models/faces).`;
 
 /** Operators' own files may be MPEG-PS (.mpg, as GRID's) besides the upload containers. */
-const OPERATOR_DEMUXERS = [...DEMUXER_ALLOW_LIST, 'mpeg'];
 
 async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({

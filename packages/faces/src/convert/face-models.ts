@@ -1,6 +1,7 @@
-import { access, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { FACE_MANIFEST_FILE, parseFaceManifest, type FaceManifest } from '../face-package';
+import { writeModelPackage } from '@talkie/inference';
 import { buildFaceLandmark68Graph, FACE_LANDMARK_MEAN_RGB, LANDMARK_INPUT_SIZE, LANDMARK_MODELS, LANDMARK_POINTS, LANDMARKS_INPUT_NAME, LANDMARKS_OUTPUT_NAME, type LandmarkVariant } from './face-landmark-68';
 import {
   buildTinyFaceDetectorGraph,
@@ -109,15 +110,12 @@ export async function writeFaceModels(dir: string, options: FaceModelsOptions = 
   const detector = buildTinyFaceDetectorGraph(await readWeightMap(weightsDir, TINY_FACE_DETECTOR_MODEL));
   const landmarks = buildFaceLandmark68Graph(await readWeightMap(weightsDir, LANDMARK_MODELS[variant].file), variant);
 
-  await mkdir(dir, { recursive: true });
-  const write = async (name: string, data: Uint8Array | string) => {
-    const tmp = path.join(dir, `.${name}.${process.pid}.tmp`);
-    await writeFile(tmp, data);
-    await rename(tmp, path.join(dir, name)); // atomic: a process loading the package never reads half a file
-  };
-  await write(manifest.detector!.model_file, detector);
-  await write(manifest.landmarks.model_file, landmarks);
-  await write(FACE_MANIFEST_FILE, `${JSON.stringify(manifest, null, 2)}\n`); // last: its presence means the rest is there
+  // the manifest last: its presence means the rest is there
+  await writeModelPackage(dir, [
+    [manifest.detector!.model_file, detector],
+    [manifest.landmarks.model_file, landmarks],
+    [FACE_MANIFEST_FILE, `${JSON.stringify(manifest, null, 2)}\n`],
+  ]);
   return manifest;
 }
 

@@ -1,5 +1,4 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { writeModelPackage } from '@talkie/inference';
 import { attr, GraphBuilder } from '@talkie/demo-model';
 import type { FaceManifest } from '../face-package';
 
@@ -172,13 +171,9 @@ export function buildRingLandmarkGraph(): Uint8Array {
 
 /** Writes the synthetic face package (face.json, detector.onnx, landmarks.onnx) into `dir`. */
 export async function writeSyntheticFaceModels(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  const write = async (name: string, data: Uint8Array | string) => {
-    const tmp = path.join(dir, `.${name}.${process.pid}.tmp`);
-    await writeFile(tmp, data);
-    await rename(tmp, path.join(dir, name)); // atomic: concurrent workers never read half a file
-  };
-  await write('detector.onnx', buildRingDetectorGraph());
-  await write('landmarks.onnx', buildRingLandmarkGraph());
-  await write('face.json', `${JSON.stringify(syntheticFaceManifest(), null, 2)}\n`);
+  await writeModelPackage(dir, [
+    ['detector.onnx', buildRingDetectorGraph()],
+    ['landmarks.onnx', buildRingLandmarkGraph()],
+    ['face.json', `${JSON.stringify(syntheticFaceManifest(), null, 2)}\n`],
+  ]);
 }

@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { DEMUXER_ALLOW_LIST, resolveFfmpeg, type FfmpegBinaries } from '@talkie/media';
+import { OPERATOR_DEMUXERS, resolveFfmpeg, type FfmpegBinaries } from '@talkie/media';
 import { ensureFaceModels } from '../convert/face-models';
 import { FaceModels } from '../runtime/face-models';
 import { decodePng } from '../runtime/png';
@@ -42,7 +42,7 @@ beforeAll(async () => {
         fps: FPS,
         maxFrames: 500,
         timeoutMs: 120_000,
-        demuxers: [...DEMUXER_ALLOW_LIST, 'mpeg'], // GRID is MPEG-PS
+        demuxers: OPERATOR_DEMUXERS, // GRID is MPEG-PS
       }),
     );
   }
