@@ -72,7 +72,8 @@ describe('job lifecycle', () => {
   });
 
   it('streams status and progress as Server-Sent Events and closes at the terminal state', async () => {
-    const video = await fixture('STREAM ME', { padSeconds: 30 });
+    // long enough that decoding spans several of the worker's progress intervals (250 ms each)
+    const video = await fixture('STREAM ME', { padSeconds: 100 });
     const created = await submit(stack.baseUrl, stack.token('alice'), video.file);
     const res = await fetch(`${stack.baseUrl}/v1/jobs/${created.body.id}/events`, { headers: auth() });
     expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
@@ -88,6 +89,7 @@ describe('job lifecycle', () => {
     const progress = events.map((e) => e.progress);
     expect(progress).toEqual([...progress].sort((a, b) => a - b));
     expect(events.length).toBeGreaterThanOrEqual(3);
+    expect(progress.some((p) => p > 0 && p < 100)).toBe(true);
   }, 60_000);
 
   it('returns the original job for a repeated Idempotency-Key, and 409 for the same key with another file', async () => {

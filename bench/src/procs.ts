@@ -178,3 +178,16 @@ export function busyShare(before: { busy: number; total: number }, after: { busy
   const total = after.total - before.total;
   return total > 0 ? (after.busy - before.busy) / total : NaN;
 }
+
+/**
+ * CPU seconds of a process from /proc/<pid>/stat: its own (user + system, all threads) and that of
+ * its children it has waited for (a worker's finished ffmpeg runs). Assumes USER_HZ = 100, which
+ * Linux reports to user space on every common architecture.
+ */
+export function processCpuSeconds(pid: number): { own: number; children: number } {
+  // the command name may hold spaces or parentheses: fields start after the last ')'
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  // after the name: state is field 3, so utime (14) … cstime (17) are at 11…14 here
+  return { own: (fields[11] + fields[12]) / 100, children: (fields[13] + fields[14]) / 100 };
+}

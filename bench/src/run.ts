@@ -6,6 +6,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { writeDemoModel } from '@talkie/demo-model';
+import { parseExecutionProviders } from '@talkie/inference';
 import { createVideoProber, resolveFfmpeg } from '@talkie/media';
 import { renderFixtureOf, renderTestClip } from './fixtures';
 import { commitInfo, machineInfo } from './machine';
@@ -29,7 +30,10 @@ Measures Talkie beside baselines run in the same process tree on this machine, p
 writes bench/results/latest.json (and latest.md). Uses Redis databases ${BENCH_DBS.join('–')} at
 127.0.0.1:6379, which it flushes at start and end.
   --big        also upload 1 GB (row 3)
-  --rows LIST  run only these rows (comma-separated numbers)`;
+  --rows LIST  run only these rows (comma-separated numbers)
+  --providers LIST
+               ONNX Runtime execution providers for row 6, as EXECUTION_PROVIDERS takes them
+               (default cpu; on a GPU node e.g. cuda or tensorrt,cuda)`;
 
 /**
  * The order rows run in: the quiet, in-process ones first (nothing else running), then the ones
@@ -91,12 +95,13 @@ function logTails(dir: string, lines = 15): string {
 
 async function main() {
   const { values } = parseArgs({
-    options: { big: { type: 'boolean', default: false }, rows: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { big: { type: 'boolean', default: false }, rows: { type: 'string' }, providers: { type: 'string', default: 'cpu' }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) {
     console.log(USAGE);
     return;
   }
+  const providers = parseExecutionProviders(values.providers);
   const only = values.rows ? new Set(values.rows.split(',').map((s) => Number(s.trim()))) : undefined;
   const selected = ROWS.filter((r) => !only || only.has(r.id));
   if (selected.length === 0) throw new Error(`--rows ${values.rows}: no such row (rows are 1–${ROWS.length})`);
@@ -157,6 +162,7 @@ async function main() {
       fixtures: { short, ten, long },
       clip: () => (clip ??= renderTestClip(ffmpeg.ffmpeg, path.join(fixtureDir, 'testsrc2-640x480-30fps-20s.mp4'))),
       big: values.big,
+      providers,
       log,
     };
 
@@ -195,7 +201,7 @@ async function main() {
       commit: commit.commit,
       dirty_files: commit.dirty_files,
       machine: { ...machine, load_average_at_end: os.loadavg().map((l) => Math.round(l * 100) / 100) },
-      options: { big: values.big, rows: selected.map((r) => r.id) },
+      options: { big: values.big, rows: selected.map((r) => r.id), providers },
       summary: results.map((r) => ({ id: r.id, name: r.name, ratio: r.ratio, ratio_of: r.ratioLabel, target: r.target, verdict: r.verdict })),
       rows: results,
     };

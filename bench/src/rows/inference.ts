@@ -33,7 +33,9 @@ export const inferenceRow: RowSpec = {
       path.join(dir, 'model.json'),
       JSON.stringify({ ...base, name: 'talkie-bench-frontend', description: 'bench model (random weights)', demo: false, output: { ...base.output, tokens } }),
     );
-    const session = await ModelSession.load(dir, { executionProviders: ['cpu'] });
+    const session = await ModelSession.load(dir, { executionProviders: ctx.providers });
+    const active = session.executionProviders[0];
+    if (session.providerFallbacks.length) ctx.log(`  asked for ${ctx.providers.join(',')}, running on ${active}: ${session.providerFallbacks.map((f) => `${f.provider}: ${f.reason}`).join('; ')}`);
     const { size } = BENCH_MODEL;
     const input = new Float32Array(FRAMES_PER_ITEM * size * size);
     for (let i = 0; i < input.length; i++) input[i] = Math.sin(i * 0.001); // any non-constant input
@@ -85,11 +87,12 @@ export const inferenceRow: RowSpec = {
         ratio: r,
         ratioLabel: `batch ${MAX_BATCH} / batch 1`,
         checks: [{ label: 'batch 8 / batch 1', value: r, op: '>=', limit: 1.5 }],
-        figures: { batch: MAX_BATCH, frames_per_item: FRAMES_PER_ITEM, frames_per_s: fps8, rounds: b8, mean_batch: meanBatch, padding: probe.mode },
+        figures: { execution_provider: active, batch: MAX_BATCH, frames_per_item: FRAMES_PER_ITEM, frames_per_s: fps8, rounds: b8, mean_batch: meanBatch, padding: probe.mode },
         baselineFigures: { batch: 1, frames_per_item: FRAMES_PER_ITEM, frames_per_s: fps1, rounds: b1 },
         notes: [
           `model: 5×7×7 3D conv (64 ch) + max-pool, 2D residual stages (64 ch at 22×22, 128 ch at 11×11), linear CTC head over ${BENCH_MODEL.vocab} tokens; ${fmt(gflop)} GFLOP per frame; input (N, 1, ${FRAMES_PER_ITEM}, 88, 88)`,
-          'onnxruntime-node CPU execution provider, graph optimisation "all", default intra-op threads',
+          `onnxruntime-node on the ${active} execution provider (--providers ${ctx.providers.join(',')}), graph optimisation "all", default intra-op threads` +
+            (active === 'cpu' ? '; batching is meant for GPUs, where one call fills the device: run `npm run bench -- --rows 6 --providers cuda` on a GPU node' : ''),
           `the worker's batching path: ModelSession.runBatch through DynamicBatcher (window 5 ms); probe: ${probe.mode}${probe.mode === 'equal' ? ' (its 3D convolution looks at neighbouring frames: only equal lengths share a batch)' : ''}; mean batch ${fmt(meanBatch)}`,
         ],
       };

@@ -1,4 +1,5 @@
 import type { RenderedFixture } from '@talkie/demo-model';
+import type { ExecutionProviderName } from '@talkie/inference';
 import type { FfmpegBinaries } from '@talkie/media';
 import type { Check } from '../report';
 
@@ -19,6 +20,8 @@ export interface BenchContext {
   clip: () => Promise<{ file: string; frames: number }>;
   /** --big: 1 GB uploads too */
   big: boolean;
+  /** --providers: ONNX Runtime execution providers for the inference row (default cpu) */
+  providers: ExecutionProviderName[];
   log(line: string): void;
 }
 

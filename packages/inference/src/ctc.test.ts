@@ -1,5 +1,6 @@
 import { forcedAlign, greedyDecode, logSoftmaxRows, prefixBeamSearch, type LabelSpan, type LogProbs } from './ctc';
 import { framePaths, fromProbs, labellingProbs, peaked, randomProbs } from './log-probs.testing';
+import { logAdd, topIds } from './score-rows';
 
 const BLANK = 0;
 const A = 1;
@@ -46,7 +47,74 @@ describe('greedyDecode', () => {
   });
 });
 
+/**
+ * The search as first written, keyed by `labels.join(',')`: the trie-keyed one must find exactly
+ * what it found (same beams, same tie order), only with less garbage.
+ */
+function joinKeyedPrefixBeamSearch(m: LogProbs, blank: number, beamWidth: number): number[] {
+  type Beam = { labels: number[]; pBlank: number; pLabel: number };
+  const total = (b: Beam) => logAdd(b.pBlank, b.pLabel);
+  let beams = new Map<string, Beam>([['', { labels: [], pBlank: 0, pLabel: -Infinity }]]);
+  const k = Math.min(m.vocab, beamWidth + 1);
+  for (let t = 0; t < m.steps; t++) {
+    const row = t * m.vocab;
+    const top = k >= m.vocab ? Array.from({ length: m.vocab }, (_, v) => v) : topIds(m.data.subarray(row, row + m.vocab), k);
+    const next = new Map<string, Beam>();
+    const entry = (labels: number[]) => {
+      const key = labels.join(',');
+      if (!next.has(key)) next.set(key, { labels, pBlank: -Infinity, pLabel: -Infinity });
+      return next.get(key)!;
+    };
+    for (const beam of beams.values()) {
+      const pAll = total(beam);
+      const last = beam.labels.length ? beam.labels[beam.labels.length - 1] : -1;
+      for (const v of top) {
+        const p = m.data[row + v];
+        if (v === blank) {
+          const same = entry(beam.labels);
+          same.pBlank = logAdd(same.pBlank, pAll + p);
+          continue;
+        }
+        const extended = entry([...beam.labels, v]);
+        if (v === last) {
+          extended.pLabel = logAdd(extended.pLabel, beam.pBlank + p);
+          const same = entry(beam.labels);
+          same.pLabel = logAdd(same.pLabel, beam.pLabel + p);
+        } else {
+          extended.pLabel = logAdd(extended.pLabel, pAll + p);
+        }
+      }
+    }
+    beams = new Map([...next.entries()].sort((a, b) => total(b[1]) - total(a[1])).slice(0, beamWidth));
+  }
+  let best: Beam | undefined;
+  for (const beam of beams.values()) if (!best || total(beam) > total(best)) best = beam;
+  return best ? best.labels : [];
+}
+
 describe('prefixBeamSearch', () => {
+  it('finds exactly what the join-keyed search found, over random matrices, widths and blanks', () => {
+    let differsFromGreedy = 0;
+    for (let seed = 1; seed <= 60; seed++) {
+      const vocab = 3 + (seed % 9);
+      const m = randomProbs(40 + (seed % 25), vocab, seed);
+      const blank = seed % 3 === 0 ? vocab - 1 : 0;
+      for (const width of [1, 2, 4, 8]) {
+        const labels = prefixBeamSearch(m, blank, width);
+        expect({ seed, width, labels }).toEqual({ seed, width, labels: joinKeyedPrefixBeamSearch(m, blank, width) });
+        if (labels.join(',') !== greedyDecode(m, blank).join(',')) differsFromGreedy++;
+      }
+    }
+    // flat random rows: the searches often disagree with greedy decoding, so the comparison has teeth
+    expect(differsFromGreedy).toBeGreaterThan(20);
+  });
+
+  it('keeps the first-reached beam among equal totals, as the join-keyed search did', () => {
+    // every row uniform: all prefixes of a length tie, and only insertion order picks the survivors
+    const m = fromProbs(Array.from({ length: 6 }, () => [0.25, 0.25, 0.25, 0.25]));
+    for (const width of [1, 2, 3, 5]) expect(prefixBeamSearch(m, BLANK, width)).toEqual(joinKeyedPrefixBeamSearch(m, BLANK, width));
+  });
+
   it('agrees with greedy decoding on peaked distributions', () => {
     const cases = [
       [A, A, BLANK, B, C, C],

@@ -44,7 +44,8 @@ export function greedyDecode(m: LogProbs, blank: number): number[] {
 }
 
 interface Beam {
-  labels: number[];
+  /** the prefix: a node of the search's PrefixTrie */
+  node: number;
   /** log P(prefix, ending in blank) */
   pBlank: number;
   /** log P(prefix, ending in its last label) */
@@ -54,57 +55,99 @@ interface Beam {
 const total = (b: Beam) => logAdd(b.pBlank, b.pLabel);
 
 /**
+ * Every prefix the search has reached, as a tree: a prefix is a node number, extending it by a
+ * label is one map lookup, and its labels are read back only for the winner. Keying beams by
+ * `labels.join(',')` cost a string and an array per candidate per frame: for a 10-s clip that was
+ * most of the decoding time and a good share of the inference thread's garbage collection.
+ */
+class PrefixTrie {
+  private readonly parents: number[] = [-1];
+  private readonly labels: number[] = [-1];
+  /** child node by `node * vocab + label` */
+  private readonly children = new Map<number, number>();
+  static readonly ROOT = 0;
+
+  constructor(private readonly vocab: number) {}
+
+  child(node: number, label: number): number {
+    const key = node * this.vocab + label;
+    let child = this.children.get(key);
+    if (child === undefined) {
+      child = this.parents.length;
+      this.parents.push(node);
+      this.labels.push(label);
+      this.children.set(key, child);
+    }
+    return child;
+  }
+
+  /** the prefix's last label, -1 for the empty prefix */
+  last(node: number): number {
+    return this.labels[node];
+  }
+
+  spell(node: number): number[] {
+    const out: number[] = [];
+    for (let n = node; n !== PrefixTrie.ROOT; n = this.parents[n]) out.push(this.labels[n]);
+    return out.reverse();
+  }
+}
+
+/**
  * CTC prefix beam search (Hannun et al., 2014) without a language model. Per frame only the
  * `beamWidth` most likely labels (and blank) are expanded, which keeps large vocabularies (5,000
  * SentencePiece units) tractable without changing the result in practice.
  */
 export function prefixBeamSearch(m: LogProbs, blank: number, beamWidth: number): number[] {
   const { data, steps, vocab } = m;
-  let beams = new Map<string, Beam>([['', { labels: [], pBlank: 0, pLabel: -Infinity }]]);
+  const trie = new PrefixTrie(vocab);
+  let beams: Beam[] = [{ node: PrefixTrie.ROOT, pBlank: 0, pLabel: -Infinity }];
   const candidates = Math.min(vocab, beamWidth + 1);
 
   for (let t = 0; t < steps; t++) {
     const row = t * vocab;
     const top = topLabels(data, row, vocab, candidates);
-    const next = new Map<string, Beam>();
-    const entry = (labels: number[]): Beam => {
-      const key = labels.join(',');
-      let beam = next.get(key);
+    // insertion order matters: equal totals keep it through the stable sort below
+    const next = new Map<number, Beam>();
+    const entry = (node: number): Beam => {
+      let beam = next.get(node);
       if (!beam) {
-        beam = { labels, pBlank: -Infinity, pLabel: -Infinity };
-        next.set(key, beam);
+        beam = { node, pBlank: -Infinity, pLabel: -Infinity };
+        next.set(node, beam);
       }
       return beam;
     };
 
-    for (const beam of beams.values()) {
+    for (const beam of beams) {
       const pAll = total(beam);
-      const last = beam.labels.length ? beam.labels[beam.labels.length - 1] : -1;
+      const last = trie.last(beam.node);
       for (const v of top) {
         const p = data[row + v];
         if (v === blank) {
-          const same = entry(beam.labels);
+          const same = entry(beam.node);
           same.pBlank = logAdd(same.pBlank, pAll + p);
           continue;
         }
-        const extended = entry([...beam.labels, v]);
+        const extended = entry(trie.child(beam.node, v));
         if (v === last) {
           // A repeat extends the prefix only across a blank; without one it collapses into it.
           extended.pLabel = logAdd(extended.pLabel, beam.pBlank + p);
-          const same = entry(beam.labels);
+          const same = entry(beam.node);
           same.pLabel = logAdd(same.pLabel, beam.pLabel + p);
         } else {
           extended.pLabel = logAdd(extended.pLabel, pAll + p);
         }
       }
     }
-    beams = new Map(
-      [...next.entries()].sort((a, b) => total(b[1]) - total(a[1])).slice(0, beamWidth),
-    );
+    beams = [...next.values()]
+      .map((beam) => ({ beam, score: total(beam) }))
+      .sort((a, b) => b.score - a.score)
+      .slice(0, beamWidth)
+      .map((scored) => scored.beam);
   }
   let best: Beam | undefined;
-  for (const beam of beams.values()) if (!best || total(beam) > total(best)) best = beam;
-  return best ? best.labels : [];
+  for (const beam of beams) if (!best || total(beam) > total(best)) best = beam;
+  return best ? trie.spell(best.node) : [];
 }
 
 function topLabels(data: Float32Array, row: number, vocab: number, k: number): number[] {

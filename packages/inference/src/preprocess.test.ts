@@ -25,6 +25,15 @@ describe('normalizeFrames', () => {
     expect(out[2]).toBeCloseTo(-0.0084373, 5);
   });
 
+  it('gives every pixel value exactly the float32 of its multiply-add, wherever it appears', () => {
+    const normalize = { mean: 0.421, std: 0.165 };
+    const scale = 1 / (255 * normalize.std);
+    const offset = -normalize.mean / normalize.std;
+    const pixels = Uint8Array.from({ length: 4 * 256 }, (_, i) => (i * 37) % 256);
+    const out = normalizeFrames(pixels, normalize);
+    pixels.forEach((p, i) => expect(out[i]).toBe(Math.fround(p * scale + offset)));
+  });
+
   it('writes into a view of a larger tensor without touching the rest', () => {
     const batch = new Float32Array(8).fill(42);
     const view = batch.subarray(2, 5);

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, createWriteStream, openSync } from 'node:fs';
+import { chmodSync, closeSync, constants, createWriteStream, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -280,3 +280,61 @@ describe('decodeFrames', () => {
   }, 10_000);
 });
 
+
+describe('warmUpFfmpeg', () => {
+  /** decode.ts with a fluent-ffmpeg of its own, whose capability cache starts empty */
+  const freshDecodeModule = (): typeof import('./decode') => {
+    let fresh: typeof import('./decode') | undefined;
+    jest.isolateModules(() => {
+      fresh = require('./decode') as typeof import('./decode');
+    });
+    return fresh!;
+  };
+  /** an ffmpeg that writes each command line it is given to `log`, then runs the real one */
+  const loggingFfmpeg = (log: string) => {
+    const file = path.join(dir, `ffmpeg-logged-${Math.random().toString(36).slice(2)}`);
+    writeFileSync(file, `#!/bin/sh\necho "$*" >> '${log}'\nexec '${bins.ffmpeg}' "$@"\n`);
+    chmodSync(file, 0o755);
+    return file;
+  };
+  const runs = (log: string) => readFileSync(log, 'utf8').trim().split('\n');
+
+  it('asks ffmpeg for its formats and encoders at start, so that the first decode runs ffmpeg once', async () => {
+    const log = path.join(dir, 'warm.log');
+    writeFileSync(log, '');
+    const ffmpeg = loggingFfmpeg(log);
+    const { warmUpFfmpeg, decodeFrames: decode } = freshDecodeModule();
+    await warmUpFfmpeg(ffmpeg);
+    expect(runs(log)).toEqual(['-formats', '-encoders']);
+    expect((await decode(video, options({ ffmpeg }))).count).toBe(50);
+    expect(runs(log)).toHaveLength(3);
+    expect(runs(log)[2]).toMatch(/-i .*source\.mkv/);
+  });
+
+  it('without it, the first decode waits for both questions first', async () => {
+    const log = path.join(dir, 'cold.log');
+    writeFileSync(log, '');
+    const ffmpeg = loggingFfmpeg(log);
+    await freshDecodeModule().decodeFrames(video, options({ ffmpeg }));
+    expect(runs(log).slice(0, 2)).toEqual(['-formats', '-encoders']);
+  });
+
+  it('gives the filters the decoder\'s thread count too, so one decode keeps to one core', async () => {
+    const log = path.join(dir, 'threads.log');
+    writeFileSync(log, '');
+    const ffmpeg = loggingFfmpeg(log);
+    const { warmUpFfmpeg, decodeFrames: decode } = freshDecodeModule();
+    await warmUpFfmpeg(ffmpeg);
+    await decode(video, options({ ffmpeg, threads: 1 }));
+    await decode(video, options({ ffmpeg }));
+    const [one, defaults] = runs(log).slice(2);
+    expect(one).toMatch(/ -threads 1 -filter_threads 1 -i /);
+    expect(defaults).not.toMatch(/threads \d+ -i /); // decoder and filters: ffmpeg's choice
+    // the rawvideo output always copies frames on one thread
+    for (const run of [one, defaults]) expect(run).toMatch(/ -dn -threads 1 /);
+  });
+
+  it('rejects for a program that is not a working ffmpeg', async () => {
+    await expect(freshDecodeModule().warmUpFfmpeg('/bin/false')).rejects.toThrow();
+  });
+});

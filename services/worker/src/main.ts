@@ -3,7 +3,7 @@ import { QUEUE_PREFIX, QUEUES, type ErrorCode } from '@talkie/contracts';
 import { ensureDemoModel } from '@talkie/demo-model';
 import { loadMouthTracker, type MouthTracker } from '@talkie/faces';
 import { onnxRuntimeVersion, parseExecutionProviders } from '@talkie/inference';
-import { checkFfmpegVersion, createVideoProber, resolveFfmpeg } from '@talkie/media';
+import { checkFfmpegVersion, createVideoProber, resolveFfmpeg, warmUpFfmpeg } from '@talkie/media';
 import { CHUNK_QUEUE, ChunkProgress, createChunkQueue, createPostprocessQueue, createRedis, enqueuePostprocess, warnIfEvicting, JobStore, ProbeMemo, toJobResource } from '@talkie/queue';
 import { createLogger, createMetricsRegistry, lowerProcessPriority, onShutdown, startOpsServer, type Logger } from '@talkie/runtime';
 import { createStorage } from '@talkie/storage';
@@ -73,6 +73,9 @@ async function main() {
   const gate = checkFfmpegVersion(ffmpeg, config.FFMPEG_MIN_MAJOR, config.FFMPEG_ALLOW_OLD);
   if (gate.level === 'error') throw new Error(gate.message);
   if (gate.level === 'warning') logger.warn({ ffmpeg: ffmpeg.version, min_major: config.FFMPEG_MIN_MAJOR }, gate.message);
+  await warmUpFfmpeg(ffmpeg.ffmpeg).catch((err: Error) => {
+    throw new Error(`ffmpeg (${ffmpeg.ffmpeg}) could not list its formats and encoders: ${err.message}`);
+  });
   const onnxruntime = onnxRuntimeVersion();
   logger.info(
     { ffmpeg: ffmpeg.version, ffmpeg_path: ffmpeg.ffmpeg, source: ffmpeg.source, onnxruntime },

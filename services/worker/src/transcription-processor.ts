@@ -8,6 +8,7 @@ import type { BlobStorage } from '@talkie/storage';
 import { watchJob } from './job-watch';
 import type { WorkerMetrics } from './observability/worker-metrics';
 import { decodeModelFrames, infer, probeUpload, type Reader, type Tracker } from './pipeline';
+import { ProgressReporter } from './progress-reporter';
 
 export interface ProcessorDeps {
   store: JobStore;
@@ -153,6 +154,7 @@ export class TranscriptionProcessor {
 
       const manifest = reader.manifest;
       const expectedFrames = Math.max(1, Math.ceil(probe.duration_s * manifest.frame_rate));
+      const progress = new ProgressReporter((percent) => store.setProgress(payload.job_id, percent));
       const decodeStart = performance.now();
       const frames = await decodeModelFrames(file.path, reader, this.deps.tracker, {
         ffmpeg: ffmpeg.ffmpeg,
@@ -164,13 +166,11 @@ export class TranscriptionProcessor {
         timeoutMs: limits.decodeTimeoutMs,
         threads: limits.decodeThreads,
         signal,
-        onFrames: (n) => {
-          void store.setProgress(payload.job_id, (Math.min(n, expectedFrames) / expectedFrames) * DECODE_PROGRESS);
-        },
+        onFrames: (n) => progress.report((Math.min(n, expectedFrames) / expectedFrames) * DECODE_PROGRESS),
       });
       metrics?.stageDuration.observe({ stage: 'decode' }, (performance.now() - decodeStart) / 1000);
       if (frames.count === 0) throw new TalkieError('decode_failed', { message: 'The video has no decodable frames.' });
-      await store.setProgress(payload.job_id, DECODE_PROGRESS);
+      progress.report(DECODE_PROGRESS);
       if (signal.aborted) throw new TalkieError('processing_failed', { message: 'Processing was aborted.' });
       const result = await infer(reader, frames, this.deps.decoding, metrics);
       metrics?.throughput.observe(frames.count / Math.max(1e-6, (performance.now() - began) / 1000));
