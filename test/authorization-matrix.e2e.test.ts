@@ -120,6 +120,9 @@ describe('authorization matrix', () => {
     { name: 'a token signed by a key not in the JWKS', headers: (t) => bearer(sign({ tenant: t }, { subject: 'x', key: generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey })), expect: () => 401 },
     { name: 'a revoked API key', headers: (t) => ({ 'x-api-key': keys[`${t}-revoked`] }), expect: () => 401 },
     { name: 'an API key with a typo', headers: (t) => ({ 'x-api-key': keys[t].slice(0, -1) + (keys[t].endsWith('A') ? 'B' : 'A') }), expect: () => 401 },
+    // a tenant no queue payload could carry: refused as a bad token (it once got a 503 on upload)
+    { name: 'a tenant claim of 257 characters', headers: (t) => bearer(sign({ tenant: t.padEnd(257, '-') }, { subject: 'x' })), expect: () => 401 },
+    { name: 'no tenant claim and a sub of 257 characters', headers: () => bearer(sign({}, { subject: 's'.repeat(257) })), expect: () => 401 },
     { name: 'a token without the scope', headers: (t, r) => bearer(sign({ tenant: t, scope: r.scope === 'jobs:read' ? 'jobs:write' : 'jobs:read' }, { subject: 'x' })), expect: () => 403 },
     { name: 'an API key without the scope', headers: (t, r) => (r.scope === 'jobs:read' ? bearer(sign({ tenant: t, scope: 'jobs:write' }, { subject: 'x' })) : { 'x-api-key': keys[`${t}-readonly`] }), expect: () => 403 },
     { name: 'a valid RS256 token', headers: (t) => bearer(sign({ tenant: t }, { subject: 'x' })), expect: (r) => r.ok },

@@ -5,6 +5,13 @@ export const SCOPES = ['jobs:read', 'jobs:write', 'admin'] as const;
 export const Scope = z.enum(SCOPES);
 export type Scope = z.infer<typeof Scope>;
 
+/**
+ * A tenant: the owner of jobs, taken from a token's `tenant` claim (else its `sub`) or an API key.
+ * Checked when a credential is accepted, so that nothing later (a queue payload, a webhook) can
+ * refuse a tenant the gateway let in.
+ */
+export const TenantId = z.string().min(1).max(256);
+
 /** Who is calling: the tenant owns jobs; scopes say what it may do. */
 export interface Principal {
   tenant: string;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Sha256Hex } from './media';
+import { TenantId } from './auth';
 import { JobId } from './job';
 
 /**
@@ -21,7 +22,7 @@ export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 export const TranscribePayload = z.object({
   v: z.literal(1),
   job_id: JobId,
-  tenant: z.string().min(1).max(256),
+  tenant: TenantId,
   /** storage key of the upload; never a client-supplied name */
   upload_key: z.string().min(1),
   /** size of the upload in bytes, as stored */
@@ -40,6 +41,6 @@ export type TranscribePayload = z.infer<typeof TranscribePayload>;
 export const PostprocessPayload = z.object({
   v: z.literal(1),
   job_id: JobId,
-  tenant: z.string().min(1).max(256),
+  tenant: TenantId,
 });
 export type PostprocessPayload = z.infer<typeof PostprocessPayload>;

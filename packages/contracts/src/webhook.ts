@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TenantId } from './auth';
 import { JobId, JobResource } from './job';
 
 export const WEBHOOK_EVENT_TYPES = ['job.completed', 'job.failed', 'job.canceled'] as const;
@@ -22,7 +23,7 @@ export const WebhookDeliveryPayload = z.object({
   v: z.literal(1),
   delivery_id: z.string().regex(/^msg_[A-Za-z0-9_-]+$/),
   job_id: JobId,
-  tenant: z.string().min(1).max(256),
+  tenant: TenantId,
   url: z.url(),
   event: WebhookEvent,
 });

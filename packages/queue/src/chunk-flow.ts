@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { z } from 'zod';
-import { JobId, QUEUE_PREFIX, QUEUES, Segment } from '@talkie/contracts';
+import { JobId, QUEUE_PREFIX, QUEUES, Segment, TenantId } from '@talkie/contracts';
 import { WORK_JOB_OPTIONS } from './transcribe-queue';
 
 /**
@@ -28,7 +28,7 @@ export type ChunkWindow = z.infer<typeof ChunkWindow>;
 export const ChunkPayload = z.object({
   v: z.literal(1),
   job_id: JobId,
-  tenant: z.string().min(1).max(256),
+  tenant: TenantId,
   upload_key: z.string().min(1),
   /** the model's frame rate, which windows are counted in */
   fps: z.number().positive(),

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { parseScopes, type Principal, type Scope } from '@talkie/contracts';
+import { parseScopes, TenantId, type Principal, type Scope } from '@talkie/contracts';
 
 /**
  * API keys: `tk_<id>_<secret>`. Only a SHA-256 of the whole key is stored (the secret has 256 bits
@@ -26,7 +26,7 @@ export class ApiKeyStore {
 
   /** Creates a key; the returned `key` is shown once and never stored. */
   async create(input: { tenant: string; scopes: Scope[]; name?: string }): Promise<{ key: string; info: ApiKeyInfo }> {
-    if (!input.tenant || input.tenant.length > 256) throw new Error('a tenant of 1–256 characters is required');
+    if (!TenantId.safeParse(input.tenant).success) throw new Error('a tenant of 1–256 characters is required');
     if (!input.scopes.length) throw new Error('at least one scope is required');
     const id = randomBytes(8).toString('hex');
     const key = `tk_${id}_${randomBytes(32).toString('base64url')}`;

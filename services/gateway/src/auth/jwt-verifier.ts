@@ -1,7 +1,7 @@
 import { createPublicKey } from 'node:crypto';
 import jwt, { type Algorithm, type GetPublicKeyOrSecret, type JwtPayload } from 'jsonwebtoken';
 import { JwksClient } from 'jwks-rsa';
-import { parseScopes, type Principal } from '@talkie/contracts';
+import { parseScopes, TenantId, type Principal } from '@talkie/contracts';
 import { InvalidTokenError } from './errors';
 
 export interface JwtVerifierOptions {
@@ -106,6 +106,8 @@ export class JwtVerifier {
     if (typeof claims.exp !== 'number') throw new InvalidTokenError('exp is required');
     if (typeof claims.sub !== 'string' || !claims.sub) throw new InvalidTokenError('sub is required');
     const tenant = typeof claims.tenant === 'string' && claims.tenant ? claims.tenant : claims.sub;
+    // a tenant no job payload could carry is refused here, as a bad token, not later as a failed upload
+    if (!TenantId.safeParse(tenant).success) throw new InvalidTokenError('the tenant (tenant claim, else sub) must be 1–256 characters');
     const principal: Principal = { tenant, subject: claims.sub, scopes: parseScopes(claims.scope), via: 'jwt' };
 
     const maxSize = this.options.cacheSize ?? 10_000;
