@@ -500,7 +500,9 @@ describe('docker-compose.yml', () => {
       expect(services[name].cpu_shares).toBeLessThan(services.gateway.cpu_shares);
       const cpus = interpolate(String(services[name].cpus), SAMPLE_VARS);
       expect(Number(cpus)).toBeGreaterThan(0);
-      expect(loadWorkerConfig(composeEnv(services[name])).INTRA_OP_THREADS).toBe(Number(cpus));
+      const config = loadWorkerConfig(composeEnv(services[name]));
+      expect(config.INTRA_OP_THREADS).toBe(Number(cpus));
+      expect(config.DECODE_THREADS).toBe(Number(cpus));
     }
     // the explanation is in the file, where the next person looks
     expect(read(file)).toMatch(/WORKER_NICE[^\n]*\n?[^\n]*cgroup/);
@@ -818,9 +820,10 @@ describe('k8s/', () => {
     }
   });
 
-  it('sizes ONNX Runtime threads to the worker pod CPU limit', () => {
+  it('sizes ONNX Runtime and ffmpeg threads to the worker pod CPU limit', () => {
     const { container, config } = deployedConfig(base, 'worker');
     expect(config.INTRA_OP_THREADS).toBe(Number(container.resources.limits.cpu));
+    expect(config.DECODE_THREADS).toBe(Number(container.resources.limits.cpu));
   });
 
   it('mounts the ReadWriteMany upload PVC at the STORAGE_URL path, and /tmp as an emptyDir', () => {
