@@ -67,11 +67,19 @@ function kill(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
+/**
+ * The fields of /proc/PID/stat after the command name, which may hold spaces or parentheses (so
+ * they start after the last ')'): index 0 is field 3 (state), index N is field N + 3.
+ */
+function statFields(pid: number): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** Start time of a process (clock ticks since boot, /proc/PID/stat field 22): tells a pid from its reuse. */
 function startTime(pid: number): string | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    return statFields(pid)[19];
   } catch {
     return undefined;
   }
@@ -185,9 +193,7 @@ export function busyShare(before: { busy: number; total: number }, after: { busy
  * Linux reports to user space on every common architecture.
  */
 export function processCpuSeconds(pid: number): { own: number; children: number } {
-  // the command name may hold spaces or parentheses: fields start after the last ')'
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
-  // after the name: state is field 3, so utime (14) … cstime (17) are at 11…14 here
-  return { own: (fields[11] + fields[12]) / 100, children: (fields[13] + fields[14]) / 100 };
+  // utime, stime, cutime, cstime: fields 14–17
+  const [utime, stime, cutime, cstime] = statFields(pid).slice(11, 15).map(Number);
+  return { own: (utime + stime) / 100, children: (cutime + cstime) / 100 };
 }

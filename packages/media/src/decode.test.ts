@@ -3,9 +3,10 @@ import { chmodSync, closeSync, constants, createWriteStream, openSync, readFileS
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { TalkieError, type ErrorCode } from '@talkie/contracts';
+import type { ErrorCode } from '@talkie/contracts';
 import { resolveFfmpeg, type FfmpegBinaries } from './binaries';
 import { buildVideoFilter, decodeFrames, type DecodedFrames, type DecodeOptions } from './decode';
+import { rejection } from './media.testing';
 
 /**
  * Every test decodes videos made here with the real ffmpeg, from grey frames rendered in Node and
@@ -46,15 +47,6 @@ function encodeGray(ffmpeg: string, frames: Buffer, width: number, height: numbe
 const frame = (d: DecodedFrames, i: number) => d.pixels.subarray(i * d.width * d.height, (i + 1) * d.width * d.height);
 const pixel = (d: DecodedFrames, i: number, x: number, y: number) => frame(d, i)[y * d.width + x];
 
-async function rejection(promise: Promise<unknown>): Promise<TalkieError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(TalkieError);
-    return err as TalkieError;
-  }
-  throw new Error('expected decodeFrames to reject');
-}
 
 /** A FIFO that serves `data` and then stays open, like a file still being written. */
 async function openEndedInput(data: Buffer): Promise<{ file: string; close: () => void }> {
@@ -290,44 +282,39 @@ describe('warmUpFfmpeg', () => {
     });
     return fresh!;
   };
-  /** an ffmpeg that writes each command line it is given to `log`, then runs the real one */
-  const loggingFfmpeg = (log: string) => {
-    const file = path.join(dir, `ffmpeg-logged-${Math.random().toString(36).slice(2)}`);
-    writeFileSync(file, `#!/bin/sh\necho "$*" >> '${log}'\nexec '${bins.ffmpeg}' "$@"\n`);
-    chmodSync(file, 0o755);
-    return file;
+  /** an ffmpeg that logs each command line it is given, then runs the real one; `runs()` reads the log */
+  const loggingFfmpeg = (name: string) => {
+    const log = path.join(dir, `${name}.log`);
+    const ffmpeg = path.join(dir, `ffmpeg-logged-${name}`);
+    writeFileSync(log, '');
+    writeFileSync(ffmpeg, `#!/bin/sh\necho "$*" >> '${log}'\nexec '${bins.ffmpeg}' "$@"\n`);
+    chmodSync(ffmpeg, 0o755);
+    return { ffmpeg, runs: () => readFileSync(log, 'utf8').trim().split('\n') };
   };
-  const runs = (log: string) => readFileSync(log, 'utf8').trim().split('\n');
 
   it('asks ffmpeg for its formats and encoders at start, so that the first decode runs ffmpeg once', async () => {
-    const log = path.join(dir, 'warm.log');
-    writeFileSync(log, '');
-    const ffmpeg = loggingFfmpeg(log);
+    const { ffmpeg, runs } = loggingFfmpeg('warm');
     const { warmUpFfmpeg, decodeFrames: decode } = freshDecodeModule();
     await warmUpFfmpeg(ffmpeg);
-    expect(runs(log)).toEqual(['-formats', '-encoders']);
+    expect(runs()).toEqual(['-formats', '-encoders']);
     expect((await decode(video, options({ ffmpeg }))).count).toBe(50);
-    expect(runs(log)).toHaveLength(3);
-    expect(runs(log)[2]).toMatch(/-i .*source\.mkv/);
+    expect(runs()).toHaveLength(3);
+    expect(runs()[2]).toMatch(/-i .*source\.mkv/);
   });
 
   it('without it, the first decode waits for both questions first', async () => {
-    const log = path.join(dir, 'cold.log');
-    writeFileSync(log, '');
-    const ffmpeg = loggingFfmpeg(log);
+    const { ffmpeg, runs } = loggingFfmpeg('cold');
     await freshDecodeModule().decodeFrames(video, options({ ffmpeg }));
-    expect(runs(log).slice(0, 2)).toEqual(['-formats', '-encoders']);
+    expect(runs().slice(0, 2)).toEqual(['-formats', '-encoders']);
   });
 
   it('gives the filters the decoder\'s thread count too, so one decode keeps to one core', async () => {
-    const log = path.join(dir, 'threads.log');
-    writeFileSync(log, '');
-    const ffmpeg = loggingFfmpeg(log);
+    const { ffmpeg, runs } = loggingFfmpeg('threads');
     const { warmUpFfmpeg, decodeFrames: decode } = freshDecodeModule();
     await warmUpFfmpeg(ffmpeg);
     await decode(video, options({ ffmpeg, threads: 1 }));
     await decode(video, options({ ffmpeg }));
-    const [one, defaults] = runs(log).slice(2);
+    const [one, defaults] = runs().slice(2);
     expect(one).toMatch(/ -threads 1 -filter_threads 1 -i /);
     expect(defaults).not.toMatch(/threads \d+ -i /); // decoder and filters: ffmpeg's choice
     // the rawvideo output always copies frames on one thread

@@ -2,9 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { TalkieError, type ErrorCode } from '@talkie/contracts';
+import type { ErrorCode } from '@talkie/contracts';
 import { resolveFfmpeg, type FfmpegBinaries } from './binaries';
 import { parseRate, probeVideo } from './probe';
+import { rejection } from './media.testing';
 
 /** Videos made here with the real ffmpeg: a grey FFV1 clip from raw frames, and an audio-only file. */
 let bins: FfmpegBinaries;
@@ -12,15 +13,6 @@ let dir: string;
 
 const ffmpeg = (args: string[], input?: Buffer) => execFileSync(bins.ffmpeg, ['-v', 'error', '-y', ...args], { input });
 
-async function rejection(promise: Promise<unknown>): Promise<TalkieError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(TalkieError);
-    return err as TalkieError;
-  }
-  throw new Error('expected probeVideo to reject');
-}
 
 beforeAll(async () => {
   bins = await resolveFfmpeg();

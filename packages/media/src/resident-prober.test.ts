@@ -8,6 +8,7 @@ import { resolveFfmpeg, type FfmpegBinaries } from './binaries';
 import { probeVideo } from './probe';
 import { ProberUnavailableError, ResidentProber } from './resident-prober';
 import { createVideoProber, residentProberPath, type VideoProber } from './video-prober';
+import { rejection } from './media.testing';
 
 /*
  * The resident prober (native/talkie-probe.c, compiled by `npm run build` where cc and
@@ -26,14 +27,6 @@ let bins: FfmpegBinaries;
 let dir: string;
 const ffmpeg = (args: string[]) => execFileSync(bins.ffmpeg, ['-v', 'error', '-y', ...args]);
 
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 beforeAll(async () => {
   bins = await resolveFfmpeg();
@@ -225,7 +218,7 @@ describeBuilt('createVideoProber', () => {
     const r = await ResidentProber.start(binary);
     const fifo = path.join(dir, 'held.mp4');
     execFileSync('mkfifo', [fifo]);
-    const pending = rejection(r.probe(fifo, 10_000));
+    const pending = rejection(r.probe(fifo, 10_000), ProberUnavailableError);
     process.kill(r.pid, 'SIGKILL');
     expect(await pending).toBeInstanceOf(ProberUnavailableError);
     expect(r.available).toBe(false);
