@@ -150,6 +150,24 @@ describeBuilt('ResidentProber', () => {
     }
   });
 
+  it('starts the clock of a request that waits for a free child when the child starts, not before', async () => {
+    // one child at a time, four probes of 1 s: the last starts ~3 s in, after its wedge limit
+    // (1 s + 2 s) would have run out had it counted from the request; the helper is healthy
+    const single = await ResidentProber.start(binary, { maxChildren: 1 });
+    try {
+      const fifos = Array.from({ length: 4 }, (_, i) => {
+        const fifo = path.join(dir, `queued-${i}.mp4`);
+        execFileSync('mkfifo', [fifo]);
+        return fifo;
+      });
+      const errors = await Promise.all(fifos.map((f) => rejection(single.probe(f, 1_000))));
+      expect(errors.map((e) => e.code)).toEqual(['timeout', 'timeout', 'timeout', 'timeout']);
+      expect(single.available).toBe(true);
+    } finally {
+      await single.close();
+    }
+  }, 15_000);
+
   it('refuses a path that would forge a second request line', async () => {
     const err = (await rejection(prober.probe(`${dir}/a.mp4\n1 1000 /etc/passwd`))) as TalkieError;
     expect(err.code).toBe<ErrorCode>('invalid_media');

@@ -17,16 +17,22 @@ interface Answer extends Partial<ProbeFields> {
   detail?: string;
 }
 
-interface Pending {
+interface Request {
+  id: number;
+  file: string;
+  timeoutMs: number;
   resolve(probe: VideoProbe): void;
   reject(err: Error): void;
+}
+
+interface Pending extends Request {
   timer: NodeJS.Timeout;
 }
 
 export interface ResidentProberOptions {
   /** demuxers the helper's children may use (the upload allow-list by default) */
   demuxers?: readonly string[];
-  /** probes running at once; more wait in the helper's input */
+  /** probes running at once; more wait on the Node side until one ends (32 by default) */
   maxChildren?: number;
   /** how long the helper may take to load libavformat and say it is ready */
   startTimeoutMs?: number;
@@ -34,6 +40,7 @@ export interface ResidentProberOptions {
 
 /** Extra time the Node side waits beyond the helper's own per-probe timer before declaring it wedged. */
 const WEDGED_AFTER_MS = 2_000;
+const DEFAULT_MAX_CHILDREN = 32;
 
 /**
  * Talks to `talkie-probe` (packages/media/native/talkie-probe.c): one resident process that has
@@ -44,7 +51,14 @@ const WEDGED_AFTER_MS = 2_000;
  * rejects what was pending with ProberUnavailableError, for the caller to retry elsewhere.
  */
 export class ResidentProber {
+  /** written to the helper, each with its wedge timer */
   private readonly pending = new Map<number, Pending>();
+  /**
+   * Not yet written: the helper runs at most maxChildren probes and reads no more requests until
+   * one ends, so a request written early would wait there with its wedge timer running, and a
+   * burst of slow files would get a healthy helper killed.
+   */
+  private readonly waiting: Request[] = [];
   private nextId = 1;
   private closed = false;
   private gone?: Error;
@@ -54,11 +68,12 @@ export class ResidentProber {
     /** the ffmpeg version string of the libavformat the helper loaded, e.g. "5.1.9-0+deb12u1" */
     readonly ffmpegVersion: string,
     readonly pid: number,
+    private readonly maxChildren: number,
   ) {}
 
   static start(binary: string, options: ResidentProberOptions = {}): Promise<ResidentProber> {
-    const args = ['--formats', (options.demuxers ?? DEMUXER_ALLOW_LIST).join(',')];
-    if (options.maxChildren) args.push('--max-children', String(options.maxChildren));
+    const maxChildren = options.maxChildren ?? DEFAULT_MAX_CHILDREN;
+    const args = ['--formats', (options.demuxers ?? DEMUXER_ALLOW_LIST).join(','), '--max-children', String(maxChildren)];
     const child = spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => {
@@ -88,7 +103,7 @@ export class ResidentProber {
         }
         if (ready.ready !== true || typeof ready.ffmpeg !== 'string') return fail(new ProberUnavailableError(`${binary} did not start as expected: ${line.slice(0, 200)}`));
         clearTimeout(startTimer);
-        prober = new ResidentProber(child, ready.ffmpeg, child.pid!);
+        prober = new ResidentProber(child, ready.ffmpeg, child.pid!, maxChildren);
         resolve(prober);
       });
     });
@@ -103,16 +118,24 @@ export class ResidentProber {
     if (!this.available) return Promise.reject(new ProberUnavailableError(this.gone?.message ?? 'the resident prober is closed'));
     // The request is one line; a path with a line break (the services never make one) could forge another.
     if (/[\n\r\0]/.test(file)) return Promise.reject(new TalkieError('invalid_media'));
-    const id = this.nextId++;
-    const ms = Math.max(1, Math.round(timeoutMs));
     return new Promise<VideoProbe>((resolve, reject) => {
+      this.waiting.push({ id: this.nextId++, file, timeoutMs: Math.max(1, Math.round(timeoutMs)), resolve, reject });
+      this.send();
+    });
+  }
+
+  /** Writes waiting requests while fewer than maxChildren are with the helper. */
+  private send(): void {
+    while (this.available && this.pending.size < this.maxChildren && this.waiting.length) {
+      const request = this.waiting.shift()!;
+      const ms = request.timeoutMs;
       const timer = setTimeout(() => {
         // The helper's own timer should have ended the child long ago: it is wedged, start over.
         this.lose(new ProberUnavailableError(`the resident prober did not answer within ${ms + WEDGED_AFTER_MS} ms`));
       }, ms + WEDGED_AFTER_MS);
-      this.pending.set(id, { resolve, reject, timer });
-      this.child.stdin.write(`${id} ${ms} ${file}\n`);
-    });
+      this.pending.set(request.id, { ...request, timer });
+      this.child.stdin.write(`${request.id} ${ms} ${request.file}\n`);
+    }
   }
 
   close(): Promise<void> {
@@ -137,13 +160,14 @@ export class ResidentProber {
     if (!pending) return; // e.g. an answer for a request the Node side already gave up on
     this.pending.delete(answer.id);
     clearTimeout(pending.timer);
+    this.send();
     if (answer.error === 'timeout') return pending.reject(new TalkieError('timeout', { retryable: true }));
     // The helper could not start a child (fork failed): its trouble, not the file's.
     if (answer.error === 'busy') return pending.reject(new ProberUnavailableError(`talkie-probe could not start a probe (${answer.detail ?? ''})`));
     // A child that crashed on a file is what a crashing ffprobe would be: the file is unreadable.
     if (answer.error) return pending.reject(new TalkieError('invalid_media', { cause: new Error(`talkie-probe: ${answer.error} (${answer.detail ?? ''})`) }));
     try {
-      pending.resolve(videoProbeOf({ format_name: answer.format_name, duration: answer.duration, streams: answer.streams ?? 0, video_streams: answer.video_streams ?? 0, video: answer.video }));
+      pending.resolve(videoProbeOf({ ...answer, streams: answer.streams ?? 0, video_streams: answer.video_streams ?? 0 }));
     } catch (err) {
       pending.reject(err as Error);
     }
@@ -162,5 +186,6 @@ export class ResidentProber {
       this.pending.delete(id);
       p.reject(err);
     }
+    for (const request of this.waiting.splice(0)) request.reject(err);
   }
 }
