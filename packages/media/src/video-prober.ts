@@ -13,7 +13,8 @@ export interface VideoProber {
 }
 
 /** `auto`: the resident prober when it is built for the ffmpeg in use, else ffprobe. */
-export type ProberMode = 'auto' | 'resident' | 'ffprobe';
+export const PROBER_MODES = ['auto', 'resident', 'ffprobe'] as const;
+export type ProberMode = (typeof PROBER_MODES)[number];
 
 export interface VideoProberOptions {
   binaries: Pick<FfmpegBinaries, 'ffprobe' | 'version' | 'source'>;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { envBoolean, envInt, LogLevel, parseEnv } from '@talkie/runtime';
+import { PROBER_MODES } from '@talkie/media';
 
 const list = (value: string | undefined) => (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 
@@ -92,7 +93,7 @@ export const GatewayEnv = z
      * how uploads are probed: `auto` (talkie-probe, a resident libavformat helper that forks per
      * file, when it is built for this ffmpeg; else ffprobe), `resident` (insist), `ffprobe`
      */
-    PROBER: z.enum(['auto', 'resident', 'ffprobe']).default('auto'),
+    PROBER: z.enum(PROBER_MODES).default('auto'),
     /** how long finished jobs and their results are kept, in seconds (default 24 h) */
     RESULT_TTL_S: envInt(24 * 3600, { min: 60 }),
     /** longest time one request may take, in ms (uploads included) */

@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { parseExecutionProviders } from '@talkie/inference';
+import { PROBER_MODES } from '@talkie/media';
 import { ConfigError, envBoolean, envInt, LogLevel, parseEnv } from '@talkie/runtime';
 
 /** Every setting of the worker, with its env name, default and unit in one place. */
@@ -79,7 +80,7 @@ export const WorkerEnv = z.object({
   /** limits on ffprobe and ffmpeg runs, in ms */
   PROBE_TIMEOUT_MS: envInt(15_000, { min: 100 }),
   /** how files are probed when no gateway record serves: `auto` (talkie-probe when built for this ffmpeg, else ffprobe), `resident`, `ffprobe` */
-  PROBER: z.enum(['auto', 'resident', 'ffprobe']).default('auto'),
+  PROBER: z.enum(PROBER_MODES).default('auto'),
   DECODE_TIMEOUT_MS: envInt(120_000, { min: 100 }),
   /**
    * oldest ffmpeg major version the worker starts with; ffmpeg parses untrusted uploads, and old
