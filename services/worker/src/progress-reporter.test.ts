@@ -47,6 +47,18 @@ describe('ProgressReporter', () => {
     expect(writes).toEqual([40, 41]);
   });
 
+  it('writes a milestone at once, inside the interval, but never one that did not grow', () => {
+    const progress = reporter();
+    progress.report(1);
+    clock += 100;
+    progress.milestone(80); // decoding done 100 ms after the first write
+    clock += 10;
+    progress.milestone(80);
+    progress.milestone(50);
+    progress.report(85); // the interval counts from the milestone
+    expect(writes).toEqual([1, 80]);
+  });
+
   it('drops a failed write: progress is advisory, the job goes on', async () => {
     const unhandled = jest.fn();
     process.on('unhandledRejection', unhandled);

@@ -13,17 +13,28 @@ export class ProgressReporter {
   private written = 0;
 
   constructor(
-    private readonly write: (progress: number) => Promise<void>,
+    private readonly save: (progress: number) => Promise<void>,
     private readonly everyMs = PROGRESS_EVERY_MS,
     private readonly now: () => number = () => performance.now(),
   ) {}
 
   report(progress: number): void {
+    if (this.now() - this.lastWriteAt >= this.everyMs) this.saveIfGrown(progress);
+  }
+
+  /**
+   * A step that pollers should see whenever it comes (decoding done, inference next), written
+   * whatever the interval: once per job, and the job may stay there for seconds.
+   */
+  milestone(progress: number): void {
+    this.saveIfGrown(progress);
+  }
+
+  private saveIfGrown(progress: number): void {
     const percent = Math.floor(progress);
-    const at = this.now();
-    if (percent <= this.written || at - this.lastWriteAt < this.everyMs) return;
-    this.lastWriteAt = at;
+    if (percent <= this.written) return;
+    this.lastWriteAt = this.now();
     this.written = percent;
-    this.write(percent).catch(() => undefined);
+    this.save(percent).catch(() => undefined);
   }
 }

@@ -170,7 +170,7 @@ export class TranscriptionProcessor {
       });
       metrics?.stageDuration.observe({ stage: 'decode' }, (performance.now() - decodeStart) / 1000);
       if (frames.count === 0) throw new TalkieError('decode_failed', { message: 'The video has no decodable frames.' });
-      progress.report(DECODE_PROGRESS);
+      progress.milestone(DECODE_PROGRESS);
       if (signal.aborted) throw new TalkieError('processing_failed', { message: 'Processing was aborted.' });
       const result = await infer(reader, frames, this.deps.decoding, metrics);
       metrics?.throughput.observe(frames.count / Math.max(1e-6, (performance.now() - began) / 1000));
