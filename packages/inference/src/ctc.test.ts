@@ -1,6 +1,6 @@
 import { forcedAlign, greedyDecode, logSoftmaxRows, prefixBeamSearch, type LabelSpan, type LogProbs } from './ctc';
 import { framePaths, fromProbs, labellingProbs, peaked, randomProbs } from './log-probs.testing';
-import { logAdd, topIds } from './score-rows';
+import { logAdd } from './score-rows';
 
 const BLANK = 0;
 const A = 1;
@@ -47,6 +47,12 @@ describe('greedyDecode', () => {
   });
 });
 
+/** The `k` best ids of a row, best first, ties to the lower id: a sort, so the comparison below also checks the windowed `topIds`. */
+const plainTopIds = (row: Float32Array, k: number): number[] =>
+  Array.from(row, (_, v) => v)
+    .sort((a, b) => row[b] - row[a] || a - b)
+    .slice(0, k);
+
 /**
  * The search as first written, keyed by `labels.join(',')`: the trie-keyed one must find exactly
  * what it found (same beams, same tie order), only with less garbage.
@@ -58,7 +64,7 @@ function joinKeyedPrefixBeamSearch(m: LogProbs, blank: number, beamWidth: number
   const k = Math.min(m.vocab, beamWidth + 1);
   for (let t = 0; t < m.steps; t++) {
     const row = t * m.vocab;
-    const top = k >= m.vocab ? Array.from({ length: m.vocab }, (_, v) => v) : topIds(m.data.subarray(row, row + m.vocab), k);
+    const top = k >= m.vocab ? Array.from({ length: m.vocab }, (_, v) => v) : plainTopIds(m.data.subarray(row, row + m.vocab), k);
     const next = new Map<string, Beam>();
     const entry = (labels: number[]) => {
       const key = labels.join(',');
