@@ -153,6 +153,14 @@ async function main() {
   });
   // Ahead of s3rver's router (the last middleware), after its logging and XML encoding.
   server.middleware.splice(server.middleware.length - 1, 0, multipartExtensions(directory));
+  // S3_REQUEST_LOG=<file>: one "METHOD /bucket/key" line per request, for tests that count fetches
+  const requestLog = process.env.S3_REQUEST_LOG;
+  if (requestLog) {
+    server.middleware.unshift(async (ctx, next) => {
+      await fs.appendFile(requestLog, `${ctx.method} ${ctx.path}\n`);
+      return next();
+    });
+  }
   const { address, port } = await server.run();
   let stopping = false;
   const stop = () => {

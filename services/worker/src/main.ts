@@ -211,7 +211,7 @@ async function main() {
     limits: { maxDurationS: config.MAX_DURATION_S, probeTimeoutMs: config.PROBE_TIMEOUT_MS },
     probeMemo,
     prober,
-    whole: (job, probe) => processor.process(job, probe),
+    whole: (job, opened) => processor.process(job, opened),
     complete: (payload, result) => processor.complete(payload, result),
     metrics,
   });

@@ -3,6 +3,7 @@ import type { MouthTracker } from '@talkie/faces';
 import { roiFilterFor, type DecodingOptions, type LipReader, type StageTimings } from '@talkie/inference';
 import { decodeFrames, type DecodedFrames, type DecodeOptions, type VideoProber } from '@talkie/media';
 import type { ProbeMemo } from '@talkie/queue';
+import type { LocalFile } from '@talkie/storage';
 import type { WorkerMetrics } from './observability/worker-metrics';
 
 /**
@@ -12,6 +13,16 @@ import type { WorkerMetrics } from './observability/worker-metrics';
 
 export type Reader = Pick<LipReader, 'manifest' | 'transcribe'>;
 export type Tracker = Pick<MouthTracker, 'decodeMouthFrames'>;
+
+/**
+ * An upload its caller has already fetched and probed (the long-video planner, for a video it does
+ * not split): the whole-video path takes both rather than fetch (from S3, a whole download) and
+ * probe it again. The caller releases the file.
+ */
+export interface OpenedUpload {
+  file: LocalFile;
+  probe: VideoProbe;
+}
 
 /**
  * What the gateway recorded for these exact bytes when it did (ProbeMemo), else this worker's own

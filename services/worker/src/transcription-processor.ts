@@ -7,7 +7,7 @@ import type { Logger } from '@talkie/runtime';
 import type { BlobStorage } from '@talkie/storage';
 import { watchJob } from './job-watch';
 import type { WorkerMetrics } from './observability/worker-metrics';
-import { decodeModelFrames, infer, probeUpload, type Reader, type Tracker } from './pipeline';
+import { decodeModelFrames, infer, probeUpload, type OpenedUpload, type Reader, type Tracker } from './pipeline';
 import { ProgressReporter } from './progress-reporter';
 
 export interface ProcessorDeps {
@@ -43,8 +43,8 @@ const DECODE_PROGRESS = 80;
 export class TranscriptionProcessor {
   constructor(private readonly deps: ProcessorDeps) {}
 
-  /** `probe`: this upload's probe when the caller made one already (the long-video path's planning). */
-  async process(job: Job<unknown>, probe?: VideoProbe): Promise<void> {
+  /** `opened`: the upload, fetched and probed, when the caller has it already (the long-video path's planning). */
+  async process(job: Job<unknown>, opened?: OpenedUpload): Promise<void> {
     const parsed = TranscribePayload.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError('invalid payload');
     const payload = parsed.data;
@@ -67,7 +67,7 @@ export class TranscriptionProcessor {
     const watch = watchJob(store, payload.job_id, (record) => !record || record.status === 'canceled', this.deps.cancelPollMs);
 
     try {
-      const result = await this.transcribe(payload, log, watch.signal, probe);
+      const result = await this.transcribe(payload, log, watch.signal, opened);
       if (watch.signal.aborted) throw new TalkieError('processing_failed', { message: 'Processing was aborted.' });
       const { outcome, held } = await this.complete(payload, result);
       if (held) {
@@ -136,13 +136,13 @@ export class TranscriptionProcessor {
     if (uploadKey) await this.deps.storage.delete(uploadKey);
   }
 
-  private async transcribe(payload: TranscribePayload, log: Logger, signal: AbortSignal, known?: VideoProbe): Promise<TranscriptResult> {
+  private async transcribe(payload: TranscribePayload, log: Logger, signal: AbortSignal, opened?: OpenedUpload): Promise<TranscriptResult> {
     const { storage, store, reader, ffmpeg, limits, metrics } = this.deps;
-    if (!(await storage.exists(payload.upload_key))) throw new TalkieError('upload_missing');
-    const file = await storage.openLocal(payload.upload_key);
+    if (!opened && !(await storage.exists(payload.upload_key))) throw new TalkieError('upload_missing');
+    const file = opened?.file ?? (await storage.openLocal(payload.upload_key));
     try {
       const began = performance.now();
-      let probe = known;
+      let probe = opened?.probe;
       if (!probe) {
         probe = await probeUpload(this.deps, file.path, payload.upload_sha256, limits.probeTimeoutMs);
         metrics?.stageDuration.observe({ stage: 'probe' }, (performance.now() - began) / 1000);
@@ -176,7 +176,7 @@ export class TranscriptionProcessor {
       metrics?.throughput.observe(frames.count / Math.max(1e-6, (performance.now() - began) / 1000));
       return result;
     } finally {
-      await file.release();
+      if (!opened) await file.release(); // an opened upload is its caller's to release
     }
   }
 }

@@ -1,11 +1,11 @@
 import { UnrecoverableError, WaitingChildrenError, type Job, type Queue } from 'bullmq';
-import { isTerminal, TranscribePayload, type TranscriptResult, type VideoProbe } from '@talkie/contracts';
+import { isTerminal, TranscribePayload, type TranscriptResult } from '@talkie/contracts';
 import { checkProbe, DEFAULT_MEDIA_LIMITS, type VideoProber } from '@talkie/media';
 import { CHUNK_JOB_OPTIONS, chunkJobId, ChunkWindow, type ChunkPayload, type ChunkProgress, type JobStore, type ProbeMemo } from '@talkie/queue';
 import type { Logger } from '@talkie/runtime';
 import type { BlobStorage } from '@talkie/storage';
 import type { WorkerMetrics } from '../observability/worker-metrics';
-import { probeUpload } from '../pipeline';
+import { probeUpload, type OpenedUpload } from '../pipeline';
 import { failChunkedJob } from './chunk-processor';
 import { mergeChunks, planWindows } from './windows';
 
@@ -22,8 +22,8 @@ export interface CoordinatorDeps {
   limits: { maxDurationS: number; probeTimeoutMs: number };
   /** probes a file when no recorded probe serves (talkie-probe or ffprobe) */
   prober: Pick<VideoProber, 'probe'>;
-  /** handles every job that is not chunked: the whole-video path, given the probe when planning made one */
-  whole: (job: Job<unknown>, probe?: VideoProbe) => Promise<void>;
+  /** handles every job that is not chunked: the whole-video path, given the upload when planning fetched and probed it */
+  whole: (job: Job<unknown>, opened?: OpenedUpload) => Promise<void>;
   /** records the merged transcript, as the whole-video path records its own (held for correction when asked) */
   complete: (payload: TranscribePayload, result: TranscriptResult) => Promise<unknown>;
   metrics?: WorkerMetrics;
@@ -56,9 +56,16 @@ export class LongVideoCoordinator {
 
     if (!windows) {
       const plan = await this.plan(payload);
-      // short, unreadable or over the limit: the whole-video path does it (with the probe, when
-      // there is one, so the upload is not hashed and probed twice), or fails it with the right code
-      if (!plan.windows) return this.deps.whole(job, plan.probe);
+      // short, unreadable or over the limit: the whole-video path does it (with the upload already
+      // fetched and probed, when it is short, so it is not downloaded and probed twice), or fails
+      // it with the right code
+      if (!plan.windows) {
+        try {
+          return await this.deps.whole(job, plan.upload);
+        } finally {
+          await plan.upload?.file.release();
+        }
+      }
       if ((await this.deps.store.markProcessing(payload.job_id)) !== 'applied') return this.deps.whole(job);
       windows = plan.windows;
       await job.updateData({ ...(job.data as object), chunks: windows });
@@ -131,23 +138,27 @@ export class LongVideoCoordinator {
 
   /**
    * The windows for a video longer than one chunk. No windows for anything the whole-video path
-   * should take; then the probe too when there is one that passed the checks (a short video).
+   * should take; then the upload too, still open, when it passed the checks (a short video).
    */
-  private async plan(payload: TranscribePayload): Promise<{ windows?: ChunkWindow[]; probe?: VideoProbe }> {
+  private async plan(payload: TranscribePayload): Promise<{ windows?: ChunkWindow[]; upload?: OpenedUpload }> {
     const { storage, limits, model, metrics } = this.deps;
     try {
       if (!(await storage.exists(payload.upload_key))) return {};
       const file = await storage.openLocal(payload.upload_key);
+      let handedOn = false;
       try {
         const began = performance.now();
         const probe = await probeUpload(this.deps, file.path, payload.upload_sha256, limits.probeTimeoutMs);
         metrics?.stageDuration.observe({ stage: 'probe' }, (performance.now() - began) / 1000);
         // the source-frame limit scales with the duration limit (120 fps), as a long video is never decoded whole
         checkProbe(probe, { ...DEFAULT_MEDIA_LIMITS, maxDurationS: limits.maxDurationS, maxFrames: Math.max(DEFAULT_MEDIA_LIMITS.maxFrames, limits.maxDurationS * 120) });
-        if (!(probe.duration_s > this.deps.chunkSeconds)) return { probe };
+        if (!(probe.duration_s > this.deps.chunkSeconds)) {
+          handedOn = true;
+          return { upload: { file, probe } };
+        }
         return { windows: planWindows(Math.ceil(probe.duration_s * model.fps), model.fps, this.deps.chunkSeconds, this.deps.overlapS) };
       } finally {
-        await file.release();
+        if (!handedOn) await file.release();
       }
     } catch {
       return {}; // the whole-video path probes again and reports the problem with its code
