@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createStorage, type BlobStorage } from '@talkie/storage';
@@ -18,10 +18,15 @@ describe('S3-compatible storage end to end', () => {
   let stack: Stack;
   let storage: BlobStorage;
   let env: Record<string, string>;
+  let requestLog: string;
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'talkie-s3-e2e-'));
-    s3 = spawn(process.execPath, ['--openssl-legacy-provider', path.join(ROOT, 'packages/storage/testing/s3-server.js'), dir, 'talkie'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    requestLog = path.join(dir, 'requests.log');
+    s3 = spawn(process.execPath, ['--openssl-legacy-provider', path.join(ROOT, 'packages/storage/testing/s3-server.js'), path.join(dir, 'data'), 'talkie'], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+      env: { ...process.env, S3_REQUEST_LOG: requestLog },
+    });
     const info = await new Promise<{ endpoint: string; accessKeyId: string; secretAccessKey: string }>((resolve, reject) => {
       let out = '';
       s3.stdout!.on('data', (d: Buffer) => {
@@ -38,7 +43,8 @@ describe('S3-compatible storage end to end', () => {
       AWS_EC2_METADATA_DISABLED: 'true',
     };
     storage = createStorage(env.STORAGE_URL, env);
-    stack = await startStack({ name: 's3', workers: 2, gatewayEnv: env, workerEnv: env });
+    // long-video mode on (none of the clips is long): short uploads go through the planner first
+    stack = await startStack({ name: 's3', workers: 2, gatewayEnv: env, workerEnv: { ...env, CHUNK_SECONDS: '60' } });
   }, 60_000);
 
   afterAll(async () => {
@@ -59,6 +65,16 @@ describe('S3-compatible storage end to end', () => {
     const job = await waitForJob(stack.baseUrl, token, created.body.id);
     expect(job.result?.text).toBe(text);
     job.result!.segments.forEach((s, i) => expect(Math.abs(s.start - video.words[i].start)).toBeLessThanOrEqual(0.1));
+  });
+
+  it('downloads each upload once: not back to the gateway to probe it, not twice in the worker when the long-video planner looked at it first', async () => {
+    const gets = new Map<string, number>();
+    for (const line of (await readFile(requestLog, 'utf8')).split('\n')) {
+      const [method, key] = line.split(' ');
+      if (method === 'GET' && key?.includes('/uploads/')) gets.set(key, (gets.get(key) ?? 0) + 1);
+    }
+    expect(gets.size).toBe(3);
+    expect([...gets.values()]).toEqual([1, 1, 1]);
   });
 
   it('leaves the bucket empty: uploads removed once their jobs are terminal, no unfinished multipart uploads', async () => {

@@ -7,6 +7,21 @@ export interface LocalFile {
   release(): Promise<void>;
 }
 
+export interface PutOptions {
+  /**
+   * Also hand back a local file of what was stored, as `openLocal` would give it but without
+   * reading the blob back: the stored file itself on a disk, a copy written on the way for an
+   * object store. For a writer that looks at the file right after storing it (the gateway's probe).
+   */
+  keepLocal?: boolean;
+}
+
+export interface StoredBlob {
+  bytes: number;
+  /** with `keepLocal`: the caller releases it */
+  local?: LocalFile;
+}
+
 /**
  * Where uploads live between the gateway and the workers. The local adapter serves one machine or
  * a shared volume; an object-store adapter fills the same interface for many nodes.
@@ -14,7 +29,7 @@ export interface LocalFile {
 export interface BlobStorage {
   /** Streams `source` to `key`. Nothing is visible under `key` until the whole stream is stored;
    *  on failure no partial data is left behind. */
-  put(key: string, source: Readable): Promise<{ bytes: number }>;
+  put(key: string, source: Readable, options?: PutOptions): Promise<StoredBlob>;
   openLocal(key: string): Promise<LocalFile>;
   exists(key: string): Promise<boolean>;
   /** Idempotent: deleting a missing key is not an error. */

@@ -25,6 +25,16 @@ describe('LocalStorage', () => {
     await storage.delete('uploads/abc'); // idempotent
   });
 
+  it('keepLocal: hands back the stored file itself, which release leaves in place', async () => {
+    const { bytes, local } = await storage.put('uploads/kept', Readable.from([Buffer.from('kept')]), { keepLocal: true });
+    expect(bytes).toBe(4);
+    expect(local!.path).toBe((await storage.openLocal('uploads/kept')).path);
+    expect(await readFile(local!.path, 'utf8')).toBe('kept');
+    await local!.release();
+    expect(await storage.exists('uploads/kept')).toBe(true);
+    expect((await storage.put('uploads/plain', Readable.from(['x']))).local).toBeUndefined();
+  });
+
   it('leaves nothing behind when the source stream fails', async () => {
     const failing = new Readable({
       read() {

@@ -4,7 +4,10 @@ import { access, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/pro
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { assertValidKey, type BlobStorage, type LocalFile } from './blob-storage';
+import { assertValidKey, type BlobStorage, type LocalFile, type PutOptions, type StoredBlob } from './blob-storage';
+
+/** The stored file itself, by path: nothing to remove on release. */
+const storedFile = (file: string): LocalFile => ({ path: file, release: async () => undefined });
 
 /** Stores blobs as files under one root folder (a local disk or a volume shared by all nodes). */
 export class LocalStorage implements BlobStorage {
@@ -20,7 +23,7 @@ export class LocalStorage implements BlobStorage {
     return path.join(this.root, ...key.split('/'));
   }
 
-  async put(key: string, source: Readable): Promise<{ bytes: number }> {
+  async put(key: string, source: Readable, options: PutOptions = {}): Promise<StoredBlob> {
     const final = this.pathOf(key);
     // The source may fail while the folder is being made (a client sending garbage fast); hold the
     // error until the pipeline below owns the stream, or it would be an unhandled 'error' event.
@@ -50,13 +53,13 @@ export class LocalStorage implements BlobStorage {
       await rm(partial, { force: true });
       throw err;
     }
-    return { bytes };
+    return options.keepLocal ? { bytes, local: storedFile(final) } : { bytes };
   }
 
   async openLocal(key: string): Promise<LocalFile> {
     const file = this.pathOf(key);
     await access(file);
-    return { path: file, release: async () => undefined };
+    return storedFile(file);
   }
 
   async exists(key: string): Promise<boolean> {

@@ -187,6 +187,36 @@ describe('S3Storage against a real S3-compatible server (s3rver)', () => {
     expect(await bucketContents(prefixOf())).toEqual({ objects: [], uploads: [] });
   });
 
+  it('keepLocal: hands back a private copy written on the way, with no second read of the object', async () => {
+    const storage = storageFor({ partSize: 5 * MiB });
+    const chunks = Array.from({ length: 12 }, (_, i) => Buffer.alloc(MiB, i)); // a multipart upload
+    const { bytes, local } = await storage.put('uploads/kept', Readable.from(chunks), { keepLocal: true });
+    expect(bytes).toBe(12 * MiB);
+    expect(path.dirname(local!.path)).toBe(tmpDir);
+    expect((await stat(local!.path)).mode & 0o777).toBe(0o600);
+    expect((await readFile(local!.path)).equals(Buffer.concat(chunks))).toBe(true);
+    const stored = await storage.openLocal('uploads/kept');
+    expect((await readFile(stored.path)).equals(Buffer.concat(chunks))).toBe(true);
+    await stored.release();
+    await local!.release();
+    await local!.release(); // twice is harmless
+    expect(await readdir(tmpDir)).toEqual([]);
+    await storage.delete('uploads/kept');
+  });
+
+  it('keepLocal: a source that fails leaves no copy behind', async () => {
+    const storage = storageFor();
+    const failing = new Readable({
+      read() {
+        this.push(Buffer.alloc(1024));
+        this.destroy(new Error('client went away'));
+      },
+    });
+    await expect(storage.put('uploads/kept-broken', failing, { keepLocal: true })).rejects.toThrow('client went away');
+    expect(await readdir(tmpDir)).toEqual([]);
+    expect(await bucketContents(prefixOf())).toEqual({ objects: [], uploads: [] });
+  });
+
   it('reports a source that fails before writing starts, without an unhandled error event', async () => {
     const storage = storageFor();
     const failing = new Readable({ read() {} });

@@ -17,7 +17,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { assertValidKey, type BlobStorage, type LocalFile } from './blob-storage';
+import { assertValidKey, type BlobStorage, type LocalFile, type PutOptions, type StoredBlob } from './blob-storage';
 
 /**
  * 5 MiB parts (S3's smallest), two in flight: a put holds about (queue + 2) parts, the ones being
@@ -119,16 +119,26 @@ export class S3Storage implements BlobStorage {
     return objectKey.startsWith(`${this.prefix}/`) ? objectKey.slice(this.prefix.length + 1) : undefined;
   }
 
-  async put(key: string, source: Readable): Promise<{ bytes: number }> {
+  async put(key: string, source: Readable, options: PutOptions = {}): Promise<StoredBlob> {
     const Key = this.objectKey(key);
     let bytes = 0;
     let sourceError: unknown;
+    // keepLocal: every chunk also goes to a temporary file on its way to the store, each handed on
+    // once written (the disk holds the upload back, as the store does), so nothing is read back
+    const copy = options.keepLocal ? this.temporaryFile() : undefined;
+    const copyStream = copy && createWriteStream(copy.path, { flags: 'wx', mode: 0o600 });
     const counter = new Transform({
       transform(chunk: Buffer, _encoding, done) {
         bytes += chunk.length;
-        done(null, chunk);
+        if (!copyStream) return done(null, chunk);
+        copyStream.write(chunk, (err) => done(err ?? null, chunk));
+      },
+      flush(done) {
+        if (!copyStream) return done();
+        copyStream.end(() => done(copyStream.errored ?? null));
       },
     });
+    copyStream?.on('error', (err) => counter.destroy(err));
     // pipeline() takes the source's errors at once (no unhandled 'error' event, however early the
     // source fails) and destroys `counter` with them, which fails the Upload reading from it.
     pipelineCallback(source, counter, (err) => {
@@ -153,6 +163,11 @@ export class S3Storage implements BlobStorage {
       const cause: unknown = source.errored ?? sourceError ?? err;
       source.destroy();
       counter.destroy();
+      if (copyStream) {
+        // closed before it is removed: a write stream still opening would create the file anew
+        if (!copyStream.closed) await new Promise<void>((resolve) => copyStream.once('close', () => resolve()).destroy());
+        await copy!.release();
+      }
       if (upload.uploadId) {
         // Best effort: if this fails too, list() shows the upload as a partial and the sweep aborts it.
         await this.client
@@ -161,7 +176,21 @@ export class S3Storage implements BlobStorage {
       }
       throw cause;
     }
-    return { bytes };
+    return copy ? { bytes, local: copy } : { bytes };
+  }
+
+  /** A name for a temporary copy in tmpDir, removed (once) on release. */
+  private temporaryFile(): LocalFile {
+    const file = path.join(this.tmpDir, `talkie-blob-${randomBytes(12).toString('hex')}`);
+    let released = false;
+    return {
+      path: file,
+      release: async () => {
+        if (released) return;
+        released = true;
+        await rm(file, { force: true });
+      },
+    };
   }
 
   async openLocal(key: string): Promise<LocalFile> {
@@ -174,23 +203,15 @@ export class S3Storage implements BlobStorage {
       if (isNotFound(err)) throw Object.assign(new Error(`no blob stored under ${key}`), { code: 'ENOENT' });
       throw err;
     }
-    const file = path.join(this.tmpDir, `talkie-blob-${randomBytes(12).toString('hex')}`);
+    const file = this.temporaryFile();
     try {
-      await pipeline(body, createWriteStream(file, { flags: 'wx', mode: 0o600 }));
+      await pipeline(body, createWriteStream(file.path, { flags: 'wx', mode: 0o600 }));
     } catch (err) {
       body.destroy();
-      await rm(file, { force: true });
+      await file.release();
       throw err;
     }
-    let released = false;
-    return {
-      path: file,
-      release: async () => {
-        if (released) return;
-        released = true;
-        await rm(file, { force: true });
-      },
-    };
+    return file;
   }
 
   async exists(key: string): Promise<boolean> {

@@ -116,6 +116,8 @@ export function jobRoutes(deps: JobRoutesDeps): Router {
       const tenant = req.principal!.tenant;
       const fields = (req.body ?? {}) as Record<string, unknown>;
       const discard = () => deps.storage.delete(file.key);
+      // the local copy goes once the probe has read it, and in any case with the response
+      res.once('close', () => void file.local.release().catch(() => undefined));
 
       const correctField = CorrectField.safeParse(fields.correct);
       if (!correctField.success) {
@@ -139,16 +141,13 @@ export function jobRoutes(deps: JobRoutesDeps): Router {
       // so files that could never be processed are refused now, with their reason, not queued.
       let probe: VideoProbe;
       try {
-        const local = await deps.storage.openLocal(file.key);
-        try {
-          probe = await deps.prober.probe(local.path, { timeoutMs: deps.probeTimeoutMs });
-          checkProbe(probe, deps.mediaLimits);
-        } finally {
-          await local.release();
-        }
+        probe = await deps.prober.probe(file.local.path, { timeoutMs: deps.probeTimeoutMs });
+        checkProbe(probe, deps.mediaLimits);
       } catch (err) {
         await discard();
         throw err instanceof TalkieError && err.code === 'timeout' ? new TalkieError('invalid_media', { cause: err }) : err;
+      } finally {
+        await file.local.release();
       }
       // Best effort and not awaited: the record only spares the worker a probe (without it, the
       // worker probes the file itself), so failing to write it must never refuse a good upload.

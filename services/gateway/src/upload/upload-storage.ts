@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import type { StorageEngine } from 'multer';
 import { TalkieError } from '@talkie/contracts';
-import { uploadKey, type BlobStorage } from '@talkie/storage';
+import { uploadKey, type BlobStorage, type LocalFile } from '@talkie/storage';
 import path from 'node:path';
 import { ContainerSniffer, type Container } from './sniff';
 
@@ -20,6 +20,11 @@ export interface StoredUpload {
   container: Container;
   /** SHA-256 of the file, hex: the fingerprint idempotent retries are compared by */
   sha256: string;
+  /**
+   * The file as stored, on this machine, for the probe: without it an object store's upload would
+   * be downloaded right back. The route releases it (and so does a removal).
+   */
+  local: LocalFile;
 }
 
 declare module 'express-serve-static-core' {
@@ -54,14 +59,14 @@ export class UploadStorageEngine implements StorageEngine {
     // Past the size limit busboy just stops the stream; fail the write instead, so the truncated
     // file is never stored under its real key.
     file.stream.on('limit', () => sniffer.destroy(new TalkieError('payload_too_large')));
-    this.storage.put(key, file.stream.pipe(sniffer)).then(
-      ({ bytes }) => cb(null, { size: bytes, ...({ key, container: sniffer.container, sha256: sniffer.sha256() } as object) }),
+    this.storage.put(key, file.stream.pipe(sniffer), { keepLocal: true }).then(
+      ({ bytes, local }) => cb(null, { size: bytes, ...({ key, container: sniffer.container, sha256: sniffer.sha256(), local } as object) }),
       (err: unknown) => cb(err),
     );
   }
 
   _removeFile(_req: Request, file: Express.Multer.File & Partial<StoredUpload>, cb: (error: Error | null) => void): void {
     if (!file.key) return cb(null);
-    this.storage.delete(file.key).then(() => cb(null), cb);
+    Promise.all([file.local?.release(), this.storage.delete(file.key)]).then(() => cb(null), cb);
   }
 }
