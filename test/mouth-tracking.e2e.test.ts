@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { demoManifest, writeDemoModel } from '@talkie/demo-model';
@@ -94,6 +94,35 @@ describe('mouth tracking (roi.mode landmarks) in the worker', () => {
     const job = await transcribe(stack, testsrc);
     expect(job.status).toBe('failed');
     expect(job.error).toEqual({ code: 'no_face_detected', message: expect.any(String) });
+  });
+});
+
+describe('mouth tracking on a long video, in windows (CHUNK_SECONDS)', () => {
+  let stack: Stack;
+  let probeLog: string;
+  beforeAll(async () => {
+    const bins = await resolveFfmpeg();
+    // the worker's ffprobe logs each file it is given: a window must not probe the upload again
+    probeLog = path.join(tmp, 'ffprobe.log');
+    const ffprobe = path.join(tmp, 'ffprobe-logged');
+    await writeFile(probeLog, '');
+    await writeFile(ffprobe, `#!/bin/sh\necho "$*" >> '${probeLog}'\nexec '${bins.ffprobe}' "$@"\n`, { mode: 0o755 });
+    const modelDir = await lipPackage('mouth-chunked', { mode: 'landmarks', face_package: 'faces', crop: { width: 96, height: 96 } });
+    stack = await startStack({
+      name: 'mouth-chunked',
+      workers: 1,
+      workerEnv: { MODEL_DIR: modelDir, CHUNK_SECONDS: '1', CHUNK_OVERLAP_S: '0', FFMPEG_PATH: bins.ffmpeg, FFPROBE_PATH: ffprobe },
+    });
+  }, 90_000);
+  afterAll(() => stack?.stop());
+
+  it('tracks every window with the size the planner probed, never probing the upload again', async () => {
+    expect(moving.frames / moving.fps).toBeGreaterThan(2); // several windows
+    const job = await transcribe(stack, moving.file);
+    expect(job.status).toBe('completed');
+    expect(job.result!.frames).toBe(moving.frames);
+    const probed = (await readFile(probeLog, 'utf8')).split('\n').filter((line) => line.includes('uploads'));
+    expect(probed).toEqual([]);
   });
 });
 

@@ -34,6 +34,12 @@ export const ChunkPayload = z.object({
   fps: z.number().positive(),
   count: z.number().int().positive(),
   window: ChunkWindow,
+  /**
+   * The upload's frame size from the planner's probe: the mouth tracker (`landmarks` models) needs
+   * it and would otherwise probe the whole file again for every window. Absent in payloads queued
+   * before it was added; the tracker probes then.
+   */
+  source: z.object({ width: z.number().int().positive(), height: z.number().int().positive() }).optional(),
 });
 export type ChunkPayload = z.infer<typeof ChunkPayload>;
 

@@ -112,6 +112,7 @@ export class ChunkProcessor {
         ffmpeg: ffmpeg.ffmpeg,
         ffprobe: ffmpeg.ffprobe,
         fps,
+        source: payload.source,
         // the last window reads to the end of the file, whose real length the probe only estimated
         window: { startS: window.start_frame / fps, ...(last ? {} : { durationS: window.frames / fps }) },
         maxFrames: window.frames + Math.ceil(2 * fps),

@@ -34,6 +34,7 @@ export interface CoordinatorDeps {
 /** What the parent job's data carries once it is split (BullMQ `updateData`), so a rerun merges. */
 interface ChunkedData {
   chunks?: unknown;
+  source?: ChunkPayload['source'];
 }
 
 /**
@@ -68,7 +69,7 @@ export class LongVideoCoordinator {
       }
       if ((await this.deps.store.markProcessing(payload.job_id)) !== 'applied') return this.deps.whole(job);
       windows = plan.windows;
-      await job.updateData({ ...(job.data as object), chunks: windows });
+      await job.updateData({ ...(job.data as object), chunks: windows, source: plan.source });
       log.info({ chunks: windows.length }, 'long video: split into chunks');
     }
 
@@ -103,7 +104,7 @@ export class LongVideoCoordinator {
       await this.deps.chunkQueue.addBulk(
         missing.map((window) => ({
           name: 'chunk',
-          data: { v: 1, job_id: payload.job_id, tenant: payload.tenant, upload_key: payload.upload_key, fps: this.deps.model.fps, count: windows.length, window },
+          data: { v: 1, job_id: payload.job_id, tenant: payload.tenant, upload_key: payload.upload_key, fps: this.deps.model.fps, count: windows.length, window, source: (job.data as ChunkedData).source },
           opts: { ...CHUNK_JOB_OPTIONS, jobId: chunkJobId(payload.job_id, window.index), parent: { id: job.id!, queue: job.queueQualifiedName } },
         })),
       );
@@ -140,7 +141,7 @@ export class LongVideoCoordinator {
    * The windows for a video longer than one chunk. No windows for anything the whole-video path
    * should take; then the upload too, still open, when it passed the checks (a short video).
    */
-  private async plan(payload: TranscribePayload): Promise<{ windows?: ChunkWindow[]; upload?: OpenedUpload }> {
+  private async plan(payload: TranscribePayload): Promise<{ windows?: ChunkWindow[]; source?: ChunkPayload['source']; upload?: OpenedUpload }> {
     const { storage, limits, model, metrics } = this.deps;
     try {
       if (!(await storage.exists(payload.upload_key))) return {};
@@ -156,7 +157,10 @@ export class LongVideoCoordinator {
           handedOn = true;
           return { upload: { file, probe } };
         }
-        return { windows: planWindows(Math.ceil(probe.duration_s * model.fps), model.fps, this.deps.chunkSeconds, this.deps.overlapS) };
+        return {
+          windows: planWindows(Math.ceil(probe.duration_s * model.fps), model.fps, this.deps.chunkSeconds, this.deps.overlapS),
+          source: { width: probe.width, height: probe.height },
+        };
       } finally {
         if (!handedOn) await file.release();
       }
