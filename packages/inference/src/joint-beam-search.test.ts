@@ -1,6 +1,6 @@
 import { prefixBeamSearch, type LogProbs } from './ctc';
 import { jointBeamSearch, type AttentionStep, type JointDecodingOptions } from './joint-beam-search';
-import { fromProbs, labellingProbs, randomProbs } from './log-probs.testing';
+import { fromProbs, labellingProbs, peaked, randomProbs } from './log-probs.testing';
 
 /** A decoder that scores the next token from the last one only: rows of log-probabilities. */
 function bigram(table: (last: number) => number[], calls: number[][][] = []): AttentionStep {
@@ -58,6 +58,15 @@ describe('jointBeamSearch', () => {
   it('agrees with CTC prefix beam search at λ = 1 on an ambiguous utterance', async () => {
     expect(prefixBeamSearch(ambiguous, BLANK, 8)).toEqual([1, 2]);
     expect(await jointBeamSearch(ambiguous, bigram(prefersTwoFirst), options({ ctcWeight: 1 }))).toEqual([1, 2]);
+  });
+
+  it('at λ = 1 with a pre-beam narrower than the labels, proposes each frame\'s top labels and eos, and still ends', async () => {
+    // vocab 6 with eos 5: the pre-beam of ⌊1.5·2⌋ = 3 leaves labels out, and no frame ranks eos
+    const calls: number[][][] = [];
+    const narrow = { ctcWeight: 1, beamWidth: 2, sos: 5, eos: 5 };
+    expect(await jointBeamSearch(peaked([1, 1, BLANK, 2, 4, 4], 6), bigram(() => [1, 1, 1, 1, 1, 1], calls), options(narrow))).toEqual([1, 2, 4]);
+    expect(await jointBeamSearch(peaked([4, BLANK, 4, 3, 3, BLANK], 6), bigram(() => [1, 1, 1, 1, 1, 1], calls), options(narrow))).toEqual([4, 4, 3]);
+    expect(calls).toEqual([]);
   });
 
   it('lets the decoder choose between spellings the CTC head finds alike', async () => {

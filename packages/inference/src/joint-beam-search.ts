@@ -66,8 +66,8 @@ export async function jointBeamSearch(ctc: LogProbs, attention: AttentionStep, o
   // Never proposed: the blank is not a token of the text (CTC scores it -∞ anyway), nor a second sos.
   const skipSos = sos === eos ? -1 : sos;
   const emittable = Array.from({ length: vocab }, (_, v) => v).filter((v) => v !== blank && v !== skipSos);
-  // With the decoder weighted 0 its scores cannot pick candidates; take every label some frame ranks high.
-  const ctcCandidates = attWeight > 0 || preBeam >= emittable.length ? emittable : frameTopLabels(ctc, preBeam, blank, skipSos);
+  // With the decoder weighted 0 its scores cannot pick candidates; take every label some frame ranks high, and eos.
+  const ctcCandidates = attWeight > 0 || preBeam >= emittable.length ? emittable : frameTopLabels(ctc, preBeam, blank, skipSos, eos);
 
   let running: Hypothesis[] = [{ yseq: [sos], score: 0, ...(scorer ? { ctc: scorer.initial() } : {}) }];
   const ended: Hypothesis[] = [];
@@ -139,10 +139,14 @@ function endDetect(ended: Hypothesis[], i: number): boolean {
   return count === END_DETECT_M;
 }
 
-/** Labels among the `k` most likely of some frame, in id order: the candidates when only CTC scores. */
-function frameTopLabels(ctc: LogProbs, k: number, skipA: number, skipB: number): number[] {
+/**
+ * Labels among the `k` most likely of some frame, and `eos`, in id order: the candidates when only
+ * CTC scores. The CTC head never emits eos, so no frame ranks it, yet without it no hypothesis ends
+ * and the search returns whatever runs at the maximum length.
+ */
+function frameTopLabels(ctc: LogProbs, k: number, skipA: number, skipB: number, eos: number): number[] {
   const { data, steps, vocab } = ctc;
-  const picked = new Set<number>();
+  const picked = new Set<number>([eos]);
   for (let t = 0; t < steps; t++) for (const v of topIds(data.subarray(t * vocab, (t + 1) * vocab), k, skipA, skipB)) picked.add(v);
   return [...picked].sort((a, b) => a - b);
 }

@@ -2,8 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 
-/** A file or folder of the package, relative to its folder. */
-/** A file named by a package's manifest: relative, and never outside the package's folder. */
+/** A file or folder named by a package's manifest: relative, and never outside the package's folder. */
 export const PackagePath = z.string().min(1).refine((p) => !path.isAbsolute(p) && !p.split(/[\\/]/).includes('..'), 'must be a path inside the package');
 
 /**
