@@ -120,7 +120,8 @@ export function fixtureFrame(plan: Timeline, index: number, fps: number): Uint8A
   return renderFrame(token, event + 2);
 }
 
-const CODEC_ARGS: Record<FixtureFormat, string[]> = {
+/** ffmpeg's codec and container options per format, for anything encoding fixtures of its own. */
+export const CODEC_ARGS: Readonly<Record<FixtureFormat, readonly string[]>> = {
   mp4: ['-c:v', 'libx264', '-preset', 'veryfast', '-crf', '12', '-pix_fmt', 'yuv420p', '-f', 'mp4'],
   mov: ['-c:v', 'libx264', '-preset', 'veryfast', '-crf', '12', '-pix_fmt', 'yuv420p', '-f', 'mov'],
   mkv: ['-c:v', 'libx264', '-preset', 'veryfast', '-crf', '12', '-pix_fmt', 'yuv420p', '-f', 'matroska'],
@@ -157,7 +158,7 @@ export interface RawFrameEncoding {
   fps: number;
   frames: number;
   /** the output's codec and container options */
-  codecArgs: string[];
+  codecArgs: readonly string[];
   /** frame i, `width`×`height` pixels of `pixFmt` */
   render: (index: number) => Uint8Array;
 }

@@ -9,7 +9,6 @@ import { PackagePath } from '@talkie/inference';
  * for lip models, it takes no defaults a model could disagree with.
  */
 
-
 /** How a square or rectangular image is fed to a model. */
 export const FaceModelInput = z.object({
   name: z.string().min(1),

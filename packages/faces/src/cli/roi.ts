@@ -16,8 +16,6 @@ Runs the mouth tracker on a video and writes, for debugging:
   DIR/montage.png  the aligned mouth crops, in a grid
 The face package is --faces, else FACE_MODEL_DIR, else face-api's converted models (.talkie/models/faces).`;
 
-/** Operators' own files may be MPEG-PS (.mpg, as GRID's) besides the upload containers. */
-
 async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,

@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import { createSessionWithFallback, NoUsableProviderError } from '@talkie/inference';
+import { createSessionWithFallback, NoUsableProviderError, type ProviderFallback } from '@talkie/inference';
 import { FacePackageError, loadFacePackage, type FacePackage, type FaceModelInput } from '../face-package';
 import type { FaceBox } from '../detect/box';
 import { nonMaxSuppression } from '../detect/nms';
@@ -32,6 +32,10 @@ export class FaceModels {
     readonly pkg: FacePackage,
     private readonly landmarkSession: ort.InferenceSession,
     private readonly detectorSession: ort.InferenceSession | undefined,
+    /** what the landmark model runs with; its first entry runs the graph */
+    readonly executionProviders: string[],
+    /** providers given up on at load, by either model, with ONNX Runtime's reason */
+    readonly providerFallbacks: ProviderFallback[],
   ) {}
 
   private loadedMs = 0;
@@ -45,24 +49,29 @@ export class FaceModels {
     const started = performance.now();
     const pkg = await loadFacePackage(dir);
     const { manifest } = pkg;
-    const providers = options.executionProviders?.length ? options.executionProviders : ['cpu'];
-    const open = async (file: string, input: string, output: string) => {
-      const { session } = await createSessionWithFallback(file, providers, { intraOpThreads: options.intraOpThreads }).catch((err: unknown) => {
+    const requested = options.executionProviders?.length ? options.executionProviders : ['cpu'];
+    const open = async (file: string, input: string, output: string, providers: string[]) => {
+      const selection = await createSessionWithFallback(file, providers, { intraOpThreads: options.intraOpThreads }).catch((err: unknown) => {
         if (err instanceof NoUsableProviderError) throw err;
         throw new FacePackageError(`face package ${dir}: ONNX Runtime could not load ${file}: ${(err as Error).message}`);
       });
+      const { session } = selection;
       if (!session.inputNames.includes(input)) {
         throw new FacePackageError(`face package ${dir}: ${file} has no input "${input}" (it has ${session.inputNames.join(', ')})`);
       }
       if (!session.outputNames.includes(output)) {
         throw new FacePackageError(`face package ${dir}: ${file} has no output "${output}" (it has ${session.outputNames.join(', ')})`);
       }
-      return session;
+      return selection;
     };
-    const landmarks = await open(pkg.landmarksPath, manifest.landmarks.input.name, manifest.landmarks.output.name);
+    const landmarks = await open(pkg.landmarksPath, manifest.landmarks.input.name, manifest.landmarks.output.name, requested);
+    // on what the landmark model ended up with: a provider that failed to load once would fail again
     const detector =
-      manifest.detector && pkg.detectorPath ? await open(pkg.detectorPath, manifest.detector.input.name, manifest.detector.output.name) : undefined;
-    const models = new FaceModels(pkg, landmarks, detector);
+      manifest.detector && pkg.detectorPath
+        ? await open(pkg.detectorPath, manifest.detector.input.name, manifest.detector.output.name, landmarks.active)
+        : undefined;
+    const fallbacks = [...landmarks.fallbacks, ...(detector?.fallbacks ?? [])];
+    const models = new FaceModels(pkg, landmarks.session, detector?.session, landmarks.active, fallbacks);
     await models.warmUp();
     models.loadedMs = performance.now() - started;
     return models;

@@ -1,4 +1,4 @@
-import { CELL, CODES, encodeRawFrames, GRID, INPUT_SIZE, prng, timeline, type WordTiming } from '@talkie/demo-model';
+import { CELL, CODEC_ARGS, CODES, encodeRawFrames, GRID, INPUT_SIZE, prng, timeline, tokenAt, type WordTiming } from '@talkie/demo-model';
 import { LIPS_RGB, RING_RADIUS, RING_THICKNESS } from './ring-face-model';
 
 /** A larger colour frame than the demo fixtures', so the mouth has room to travel. */
@@ -112,11 +112,10 @@ export async function renderMovingMouth(options: MovingMouthOptions): Promise<Mo
     height: MOVING_HEIGHT,
     fps,
     frames,
-    codecArgs: ['-c:v', 'libx264', '-preset', 'veryfast', '-crf', '12', '-pix_fmt', 'yuv420p', '-f', 'mp4'],
+    codecArgs: CODEC_ARGS.mp4,
     render: (i) => {
       const t = i / fps;
-      const event = plan.events.findIndex((e) => t >= e.start - 1e-9 && t < e.end - 1e-9);
-      const token = event >= 0 ? plan.events[event].token : 0;
+      const { token, event } = tokenAt(plan.events, t);
       const centre = mouthPath(t, plan.duration_s);
       centres.push(centre);
       const ring = !(options.occlude && i >= options.occlude.from && i < options.occlude.to);
