@@ -138,7 +138,7 @@ describe('gateway: authentication, ownership and bad input', () => {
     const missing = await fetch(`${stack.baseUrl}/v1/jobs`, { method: 'POST', headers: auth, body: noFile });
     expect(missing.status).toBe(400);
     expect(await missing.json()).toMatchObject({ error: { code: 'missing_file' } });
-    const wrongField = await submit(stack.baseUrl, stack.token('alice'), files.good, 'file');
+    const wrongField = await submit(stack.baseUrl, stack.token('alice'), files.good, { field: 'file' });
     expect(wrongField.status).toBe(400);
     expect(wrongField.body).toMatchObject({ error: { code: 'unexpected_field' } });
     const broken = await fetch(`${stack.baseUrl}/v1/jobs`, {

@@ -78,7 +78,7 @@ describe('fault: kill -9 of a worker mid-job', () => {
       const hooks = events();
       const ids = new Set(hooks.map((h) => h.headers['webhook-id']));
       const event = verifyWebhook(hooks[0].headers, hooks[0].body, [secret]);
-      const done = await completions(stack, everyWorker, id);
+      const done = await completions(stack, everyWorker, job);
       const attempts = await deliveries(stack, token, id);
       const orphans = processesMatching(/ffmpeg .*-i /).filter((p) => p.ppid === 1);
       const stillInFlight = await inFlight(stack, tenant);
@@ -135,7 +135,7 @@ describe('fault: kill -9 of a worker mid-job', () => {
     await sleep(2_000);
     const hooks = events();
     const event = verifyWebhook(hooks[0].headers, hooks[0].body, [secret]);
-    say('case 1: observed after two kills', { status: job.status, error: job.error, webhook_posts: hooks.length, event: event.type, completed_by: await completions(stack, everyWorker, id) });
+    say('case 1: observed after two kills', { status: job.status, error: job.error, webhook_posts: hooks.length, event: event.type, completed_by: await completions(stack, everyWorker, job) });
     expect(job.status).toBe('failed');
     expect(job.error?.code).toBe('processing_failed');
     expect(hooks).toHaveLength(1);

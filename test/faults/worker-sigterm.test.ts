@@ -63,8 +63,8 @@ describe('fault: SIGTERM to a worker mid-job', () => {
     const exit = await exitOf(child, 35_000);
     const job = await waitForJob(stack.baseUrl, token, id, 60_000);
     const nextJob = await waitForJob(stack.baseUrl, token, next.body.id, 60_000);
-    const done = await completions(stack, everyWorker, id);
-    const nextDone = await completions(stack, everyWorker, next.body.id);
+    const done = await completions(stack, everyWorker, job);
+    const nextDone = await completions(stack, everyWorker, nextJob);
     say('case 2a: observed', { exit, status: job.status, text: job.result?.text, completed_by: done, next_job: nextJob.status, next_completed_by: nextDone });
     expect(before.status).toBe('processing');
     expect(exit).toEqual({ code: 0, signal: null });
@@ -89,7 +89,7 @@ describe('fault: SIGTERM to a worker mid-job', () => {
     say(`case 2b: injected SIGTERM, then a second SIGTERM, to ${victim} (pid ${child.pid}) while job ${id} was ${before.status} at ${before.progress}%`);
     const exit = await exitOf(child, 10_000);
     const job = await waitForJob(stack.baseUrl, token, id, 60_000);
-    const done = await completions(stack, everyWorker, id);
+    const done = await completions(stack, everyWorker, job);
     say('case 2b: observed', { exit, status: job.status, text: job.result?.text, completed_by: done, recovered_ms: Date.now() - stoppedAt });
     expect(before.status).toBe('processing');
     expect(exit).toEqual({ code: 1, signal: null });

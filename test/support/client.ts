@@ -26,14 +26,13 @@ export interface SubmitOptions {
   fields?: Record<string, string>;
 }
 
-/** POST /v1/jobs with `file` in the multipart field `video` (or `options.field`, or `options` itself when a string), after `options.fields`. */
+/** POST /v1/jobs with `file` in the multipart field `video` (or `options.field`), after `options.fields`. */
 export async function submit(
   baseUrl: string,
   token: string | undefined,
   file: string,
-  options: string | SubmitOptions = {},
+  { field = 'video', fields = {} }: SubmitOptions = {},
 ): Promise<HttpAnswer<JobResource & { error?: { code: string; message: string } }>> {
-  const { field = 'video', fields = {} } = typeof options === 'string' ? { field: options } : options;
   const form = new FormData();
   for (const [name, value] of Object.entries(fields)) form.append(name, value);
   form.append(field, await openAsBlob(file), path.basename(file));

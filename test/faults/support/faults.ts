@@ -1,10 +1,11 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, openAsBlob, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import { submit } from '../../support/client';
 import { exitOf, freePort, waitUntil, type Stack } from '../../support/stack';
 import { createWebhookSecret as createSecret, listDeliveries } from '../../support/webhook-receiver';
 
@@ -62,21 +63,25 @@ export async function waitForLog(stack: Stack, services: string[], match: (line:
 }
 
 /**
- * Completions of `jobId` that took effect, per worker service: "job completed" lines whose store
+ * Completions of `job` that took effect, per worker service: "job completed" lines whose store
  * transition was applied (a worker finishing a job another one already completed logs outcome "terminal").
+ * `job` is its final resource, as `waitForJob` returns it.
  */
-export async function completions(stack: Stack, services: string[], jobId: string): Promise<Record<string, number>> {
+export async function completions(stack: Stack, services: string[], job: { id: string; status: string }): Promise<Record<string, number>> {
   const count = () => {
     const counts: Record<string, number> = {};
     for (const s of services) {
-      const n = logLines(stack, s).filter((l) => l.job_id === jobId && l.msg === 'job completed' && l.outcome === 'applied').length;
+      const n = logLines(stack, s).filter((l) => l.job_id === job.id && l.msg === 'job completed' && l.outcome === 'applied').length;
       if (n) counts[s] = n;
     }
     return counts;
   };
   // The worker logs "job completed" just after the record says so (and after the bookkeeping that
-  // follows): give the line a moment to reach its log file before counting.
-  await waitUntil(async () => Object.keys(count()).length > 0, `the completion of ${jobId} in a worker log`, 5_000, 50).catch(() => undefined);
+  // follows): give the line a moment to reach its log file before counting. A job that did not
+  // complete has no such line to wait for.
+  if (job.status === 'completed') {
+    await waitUntil(async () => Object.keys(count()).length > 0, `the completion of ${job.id} in a worker log`, 5_000, 50).catch(() => undefined);
+  }
   return count();
 }
 
@@ -84,26 +89,7 @@ export async function completions(stack: Stack, services: string[], jobId: strin
 export const inFlight = (stack: Stack, tenant: string): Promise<number> => stack.redis.scard(`talkie:tenant:${tenant}:active`);
 
 /** POST /v1/jobs with a file and optional extra form fields (webhook_url…). */
-export async function submitForm(
-  stack: Stack,
-  token: string,
-  file: string | { blob: Blob; name: string } | undefined,
-  fields: Record<string, string> = {},
-): Promise<{ status: number; headers: Headers; body: { id: string; status: string; error?: { code: string; message: string } } }> {
-  const form = new FormData();
-  for (const [k, v] of Object.entries(fields)) form.append(k, v);
-  if (typeof file === 'string') form.append('video', await openAsBlob(file), path.basename(file));
-  else if (file) form.append('video', file.blob, file.name);
-  const res = await fetch(`${stack.baseUrl}/v1/jobs`, { method: 'POST', body: form, headers: { authorization: `Bearer ${token}` } });
-  const text = await res.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // keep the text
-  }
-  return { status: res.status, headers: res.headers, body: body as { id: string; status: string; error?: { code: string; message: string } } };
-}
+export const submitForm = (stack: Stack, token: string, file: string, fields: Record<string, string> = {}) => submit(stack.baseUrl, token, file, { fields });
 
 /** Creates (rotates) the tenant's webhook signing secret. */
 export const createWebhookSecret = (stack: Stack, token: string): Promise<string> => createSecret(stack.baseUrl, token);
