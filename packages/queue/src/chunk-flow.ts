@@ -4,12 +4,12 @@ import { z } from 'zod';
 import { JobId, QUEUE_PREFIX, QUEUES, Segment, TenantId } from '@talkie/contracts';
 import { WORK_JOB_OPTIONS } from './transcribe-queue';
 
-/**
+/*
  * Long videos as BullMQ flows: the `transcribe` job of a long video becomes the parent of one
- * child job per window on this queue, which any worker takes; the parent runs again once all are
- * done and merges their results. Child jobs are internal: clients only ever see the parent's record.
+ * child job per window on the chunk queue (QUEUES.chunks), which any worker takes; the parent runs
+ * again once all are done and merges their results. Child jobs are internal: clients only ever see
+ * the parent's record.
  */
-export const CHUNK_QUEUE = QUEUES.chunks;
 
 /** One window of a long video, in frames at the model's rate (exact, whatever the source's rate). */
 export const ChunkWindow = z.object({
@@ -70,7 +70,7 @@ export const CHUNK_JOB_OPTIONS: JobsOptions = { ...WORK_JOB_OPTIONS, failParentO
 export const chunkJobId = (jobId: string, index: number): string => `${jobId}-chunk-${index}`;
 
 export function createChunkQueue(connection: ConnectionOptions): Queue<ChunkPayload> {
-  return new Queue<ChunkPayload>(CHUNK_QUEUE, { connection, prefix: QUEUE_PREFIX });
+  return new Queue<ChunkPayload>(QUEUES.chunks, { connection, prefix: QUEUE_PREFIX });
 }
 
 const resultsKey = (jobId: string) => `talkie:job:${jobId}:chunks`;

@@ -1,13 +1,6 @@
-import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import { Queue, type ConnectionOptions } from 'bullmq';
 import { PostprocessPayload, QUEUE_PREFIX, QUEUES } from '@talkie/contracts';
 import { WORK_JOB_OPTIONS } from './transcribe-queue';
-
-/**
- * Retry policy of postprocess jobs. The LLM call retries inside the openai client (timeouts, 5xx,
- * 429) and a failed call still completes the job (with the raw text), so BullMQ's attempts only
- * cover the service itself: a process that died or lost Redis mid-job.
- */
-export const POSTPROCESS_JOB_OPTIONS: JobsOptions = WORK_JOB_OPTIONS;
 
 export function createPostprocessQueue(connection: ConnectionOptions): Queue<PostprocessPayload> {
   return new Queue<PostprocessPayload>(QUEUES.postprocess, { connection, prefix: QUEUE_PREFIX });
@@ -19,5 +12,8 @@ export function createPostprocessQueue(connection: ConnectionOptions): Queue<Pos
  */
 export async function enqueuePostprocess(queue: Queue<PostprocessPayload>, payload: PostprocessPayload): Promise<void> {
   const data = PostprocessPayload.parse(payload);
-  await queue.add('postprocess', data, { ...POSTPROCESS_JOB_OPTIONS, jobId: data.job_id });
+  // The work queues' retries. The LLM call retries inside the openai client (timeouts, 5xx, 429) and
+  // a failed call still completes the job (with the raw text), so these only cover the service
+  // itself: a process that died or lost Redis mid-job.
+  await queue.add('postprocess', data, { ...WORK_JOB_OPTIONS, jobId: data.job_id });
 }

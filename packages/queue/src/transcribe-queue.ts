@@ -13,8 +13,6 @@ export const WORK_JOB_OPTIONS: JobsOptions = {
   removeOnFail: { age: 24 * 3600, count: 10_000 },
 };
 
-export const TRANSCRIBE_JOB_OPTIONS: JobsOptions = WORK_JOB_OPTIONS;
-
 export function createTranscribeQueue(connection: ConnectionOptions): Queue<TranscribePayload> {
   return new Queue<TranscribePayload>(QUEUES.transcribe, { connection, prefix: QUEUE_PREFIX });
 }
@@ -22,5 +20,5 @@ export function createTranscribeQueue(connection: ConnectionOptions): Queue<Tran
 /** Validates on enqueue (the worker validates again on dequeue). The BullMQ job id is the Talkie job id. */
 export async function enqueueTranscription(queue: Queue<TranscribePayload>, payload: TranscribePayload): Promise<void> {
   const data = TranscribePayload.parse(payload);
-  await queue.add('transcribe', data, { ...TRANSCRIBE_JOB_OPTIONS, jobId: data.job_id });
+  await queue.add('transcribe', data, { ...WORK_JOB_OPTIONS, jobId: data.job_id });
 }

@@ -4,7 +4,7 @@ import { ensureDemoModel } from '@talkie/demo-model';
 import { loadMouthTracker, type MouthTracker } from '@talkie/faces';
 import { onnxRuntimeVersion, parseExecutionProviders } from '@talkie/inference';
 import { checkFfmpegVersion, createVideoProber, resolveFfmpeg, warmUpFfmpeg } from '@talkie/media';
-import { CHUNK_QUEUE, ChunkProgress, createChunkQueue, createPostprocessQueue, createRedis, enqueuePostprocess, warnIfEvicting, JobStore, ProbeMemo, toJobResource } from '@talkie/queue';
+import { ChunkProgress, createChunkQueue, createPostprocessQueue, createRedis, enqueuePostprocess, warnIfEvicting, JobStore, ProbeMemo, toJobResource } from '@talkie/queue';
 import { createLogger, createMetricsRegistry, lowerProcessPriority, onShutdown, startOpsServer, type Logger } from '@talkie/runtime';
 import { createStorage } from '@talkie/storage';
 import { createWebhookQueue, publishTerminalEvents } from '@talkie/webhooks';
@@ -229,7 +229,7 @@ async function main() {
   worker.on('error', (err) => logger.warn({ err: err.message }, 'worker error'));
   failWhenStalledTooOften(worker, logger, (jobId, uploadKey, code, message) => processor.failJob(jobId, uploadKey, code, message));
 
-  const chunkWorker = new Worker(CHUNK_QUEUE, (job) => chunks.process(job), {
+  const chunkWorker = new Worker(QUEUES.chunks, (job) => chunks.process(job), {
     connection: createRedis(config.REDIS_URL, 'worker'),
     prefix: QUEUE_PREFIX,
     concurrency: config.CHUNK_CONCURRENCY ?? Math.max(config.MAX_BATCH, config.WORKER_CONCURRENCY),

@@ -1,9 +1,9 @@
-import { TalkieError, type TranscriptResult, type VideoProbe } from '@talkie/contracts';
+import { TalkieError, type JobError, type TranscriptResult, type VideoProbe } from '@talkie/contracts';
 import type { MouthTracker } from '@talkie/faces';
 import { roiFilterFor, type DecodingOptions, type LipReader, type StageTimings } from '@talkie/inference';
 import { decodeFrames, type DecodedFrames, type DecodeOptions, type VideoProber } from '@talkie/media';
-import type { ProbeMemo } from '@talkie/queue';
-import type { LocalFile } from '@talkie/storage';
+import type { ChunkProgress, JobStore, ProbeMemo } from '@talkie/queue';
+import type { BlobStorage, LocalFile } from '@talkie/storage';
 import type { WorkerMetrics } from './observability/worker-metrics';
 
 /**
@@ -69,4 +69,25 @@ export async function infer(reader: Reader, frames: DecodedFrames, decoding: Dec
     metrics.frames.inc(frames.count);
   }
   return result;
+}
+
+/** Removes what an ended job left: its windows' results (a chunked job's) and its upload. Idempotent. */
+export async function releaseJob(deps: { storage: BlobStorage; progress?: ChunkProgress }, jobId: string, uploadKey: string | undefined): Promise<void> {
+  await deps.progress?.clear(jobId);
+  if (uploadKey) await deps.storage.delete(uploadKey);
+}
+
+/**
+ * Fails a job for good, or finishes the bookkeeping of one that ended meanwhile, and releases what
+ * it left; whole or chunked, and whoever gives up (a processor, BullMQ on a stalled job), the job
+ * leaves nothing behind. Idempotent.
+ */
+export async function failJobForGood(
+  deps: { store: JobStore; storage: BlobStorage; progress?: ChunkProgress },
+  jobId: string,
+  uploadKey: string | undefined,
+  error: JobError,
+): Promise<void> {
+  if ((await deps.store.fail(jobId, error)) === 'terminal') await deps.store.settleTerminal(jobId);
+  await releaseJob(deps, jobId, uploadKey);
 }

@@ -7,7 +7,7 @@ import type { Logger } from '@talkie/runtime';
 import type { BlobStorage } from '@talkie/storage';
 import { watchJob } from './job-watch';
 import type { WorkerMetrics } from './observability/worker-metrics';
-import { decodeModelFrames, infer, probeUpload, type OpenedUpload, type Reader, type Tracker } from './pipeline';
+import { decodeModelFrames, failJobForGood, infer, probeUpload, type OpenedUpload, type Reader, type Tracker } from './pipeline';
 import { ProgressReporter } from './progress-reporter';
 
 export interface ProcessorDeps {
@@ -131,9 +131,8 @@ export class TranscriptionProcessor {
   }
 
   /** Marks a job failed for good and removes its upload. Also used when BullMQ gives up on a stalled job. */
-  async failJob(jobId: string, uploadKey: string | undefined, code: ErrorCode, message: string): Promise<void> {
-    if ((await this.deps.store.fail(jobId, { code, message })) === 'terminal') await this.deps.store.settleTerminal(jobId);
-    if (uploadKey) await this.deps.storage.delete(uploadKey);
+  failJob(jobId: string, uploadKey: string | undefined, code: ErrorCode, message: string): Promise<void> {
+    return failJobForGood(this.deps, jobId, uploadKey, { code, message });
   }
 
   private async transcribe(payload: TranscribePayload, log: Logger, signal: AbortSignal, opened?: OpenedUpload): Promise<TranscriptResult> {

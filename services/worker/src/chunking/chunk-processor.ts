@@ -7,7 +7,7 @@ import type { Logger } from '@talkie/runtime';
 import type { BlobStorage } from '@talkie/storage';
 import { watchJob } from '../job-watch';
 import type { WorkerMetrics } from '../observability/worker-metrics';
-import { decodeModelFrames, infer, type Reader, type Tracker } from '../pipeline';
+import { decodeModelFrames, failJobForGood, infer, type Reader, type Tracker } from '../pipeline';
 import { ownedSegments } from './windows';
 
 export interface ChunkProcessorDeps {
@@ -24,21 +24,6 @@ export interface ChunkProcessorDeps {
   metrics?: WorkerMetrics;
   /** the mouth tracker, loaded at start when the model's ROI is `landmarks` (issues 5 and 10) */
   tracker?: Tracker;
-}
-
-/**
- * Fails a chunked job for good and removes its windows' results and its upload, so that a chunk
- * failing for good and a parent giving up leave the same behind: nothing. Idempotent.
- */
-export async function failChunkedJob(
-  deps: { store: JobStore; progress: ChunkProgress; storage: BlobStorage },
-  jobId: string,
-  uploadKey: string | undefined,
-  error: JobError,
-): Promise<void> {
-  if ((await deps.store.fail(jobId, error)) === 'terminal') await deps.store.settleTerminal(jobId);
-  await deps.progress.clear(jobId);
-  if (uploadKey) await deps.storage.delete(uploadKey);
 }
 
 /**
@@ -97,7 +82,7 @@ export class ChunkProcessor {
 
   /** Fails the whole job with a chunk's error; also used when BullMQ gives up on a stalled chunk. */
   failParent(jobId: string, uploadKey: string | undefined, code: TalkieError['code'], message: string): Promise<void> {
-    return failChunkedJob(this.deps, jobId, uploadKey, { code, message });
+    return failJobForGood(this.deps, jobId, uploadKey, { code, message });
   }
 
   private async transcribe(payload: ChunkPayload, signal: AbortSignal): Promise<ChunkResult> {

@@ -5,8 +5,7 @@ import { CHUNK_JOB_OPTIONS, chunkJobId, ChunkWindow, type ChunkPayload, type Chu
 import type { Logger } from '@talkie/runtime';
 import type { BlobStorage } from '@talkie/storage';
 import type { WorkerMetrics } from '../observability/worker-metrics';
-import { probeUpload, type OpenedUpload } from '../pipeline';
-import { failChunkedJob } from './chunk-processor';
+import { failJobForGood, probeUpload, releaseJob, type OpenedUpload } from '../pipeline';
 import { mergeChunks, planWindows } from './windows';
 
 export interface CoordinatorDeps {
@@ -80,7 +79,7 @@ export class LongVideoCoordinator {
       const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       log.warn({ err: (err as Error).message, last_attempt: lastAttempt }, 'chunked job attempt failed');
       if (!lastAttempt) throw err; // BullMQ runs this job again: it picks up where it stopped
-      await failChunkedJob(this.deps, payload.job_id, payload.upload_key, { code: 'processing_failed', message: 'Processing failed.' });
+      await failJobForGood(this.deps, payload.job_id, payload.upload_key, { code: 'processing_failed', message: 'Processing failed.' });
       this.deps.metrics?.failures.inc({ code: 'processing_failed' });
       throw new UnrecoverableError('processing_failed');
     }
@@ -122,19 +121,13 @@ export class LongVideoCoordinator {
     await this.deps.complete(payload, result);
     log.info({ frames: result.frames, words: result.segments.length, chunks: windows.length }, 'chunked job completed');
     this.deps.metrics?.jobs.inc({ outcome: 'completed' });
-    await this.release(payload);
+    await releaseJob(this.deps, payload.job_id, payload.upload_key);
   }
 
   /** A job found terminal: finish its bookkeeping (idempotent) and remove what it left. */
   private async settleEnded(payload: TranscribePayload): Promise<void> {
     await this.deps.store.settleTerminal(payload.job_id);
-    await this.release(payload);
-  }
-
-  /** Removes what a job left: its windows' results and its upload. */
-  private async release(payload: TranscribePayload): Promise<void> {
-    await this.deps.progress.clear(payload.job_id);
-    await this.deps.storage.delete(payload.upload_key);
+    await releaseJob(this.deps, payload.job_id, payload.upload_key);
   }
 
   /**
