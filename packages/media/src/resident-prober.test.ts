@@ -28,6 +28,15 @@ let dir: string;
 const ffmpeg = (args: string[]) => execFileSync(bins.ffmpeg, ['-v', 'error', '-y', ...args]);
 
 
+/** `n` FIFOs that no one ever writes: each probe of one stalls until its timer ends it. */
+function stalledInputs(name: string, n: number): string[] {
+  return Array.from({ length: n }, (_, i) => {
+    const fifo = path.join(dir, `${name}-${i}.mp4`);
+    execFileSync('mkfifo', [fifo]);
+    return fifo;
+  });
+}
+
 beforeAll(async () => {
   bins = await resolveFfmpeg();
   dir = await mkdtemp(path.join(os.tmpdir(), 'talkie-resident-'));
@@ -120,11 +129,7 @@ describeBuilt('ResidentProber', () => {
   it('runs at most maxChildren probes at once, however many requests arrive together', async () => {
     const limited = await ResidentProber.start(binary, { maxChildren: 2 });
     try {
-      const fifos = Array.from({ length: 5 }, (_, i) => {
-        const fifo = path.join(dir, `wave-${i}.mp4`);
-        execFileSync('mkfifo', [fifo]);
-        return fifo;
-      });
+      const fifos = stalledInputs('wave', 5);
       // five requests written back to back: the helper reads them in one go
       const pending = fifos.map((f) => rejection(limited.probe(f, 400)));
       const children = () => {
@@ -155,11 +160,7 @@ describeBuilt('ResidentProber', () => {
     // (1 s + 2 s) would have run out had it counted from the request; the helper is healthy
     const single = await ResidentProber.start(binary, { maxChildren: 1 });
     try {
-      const fifos = Array.from({ length: 4 }, (_, i) => {
-        const fifo = path.join(dir, `queued-${i}.mp4`);
-        execFileSync('mkfifo', [fifo]);
-        return fifo;
-      });
+      const fifos = stalledInputs('queued', 4);
       const errors = await Promise.all(fifos.map((f) => rejection(single.probe(f, 1_000))));
       expect(errors.map((e) => e.code)).toEqual(['timeout', 'timeout', 'timeout', 'timeout']);
       expect(single.available).toBe(true);
