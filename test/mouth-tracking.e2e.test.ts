@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { demoManifest, writeDemoModel } from '@talkie/demo-model';
-import { renderMovingMouth, writeSyntheticFaceModels, type MovingMouthFixture } from '@talkie/faces';
+import { autoAvsrAlignment, renderMovingMouth, syntheticMeanFace, writeSyntheticFaceModels, type MovingMouthFixture } from '@talkie/faces';
 import type { JobResource } from '@talkie/contracts';
 import { resolveFfmpeg } from '@talkie/media';
 import { submit, waitForJob } from './support/client';
@@ -30,18 +30,19 @@ let grid: string;
 /** GRID's real speaker (Cooke et al. 2006, CC BY 4.0), read in place from ../shared/data/grid */
 const GRID_CLIP = path.join(gridDir(), 'bbaf2n.mpg');
 
-/** A lip package: the demo graph with the given ROI (and the synthetic face package in `faces/`). */
-async function lipPackage(name: string, roi: object): Promise<string> {
+/** A lip package: the demo graph with the given ROI (and the synthetic face package in `faces/`, and `extra` files). */
+async function lipPackage(name: string, roi: object, extra: Record<string, string> = {}): Promise<string> {
   const dir = path.join(tmp, name);
   await writeDemoModel(dir);
   await writeFile(path.join(dir, 'model.json'), JSON.stringify({ ...demoManifest(), roi }, null, 2));
   await writeSyntheticFaceModels(path.join(dir, 'faces'));
+  for (const [file, text] of Object.entries(extra)) await writeFile(path.join(dir, file), text);
   return dir;
 }
 
 /** A gateway and one worker that runs a lip package with `roi`. */
-async function lipStack(name: string, roi: object): Promise<Stack> {
-  return startStack({ name, workers: 1, workerEnv: { MODEL_DIR: await lipPackage(name, roi) } });
+async function lipStack(name: string, roi: object, extra?: Record<string, string>): Promise<Stack> {
+  return startStack({ name, workers: 1, workerEnv: { MODEL_DIR: await lipPackage(name, roi, extra) } });
 }
 
 /** Submits `file` (accepted: 202) and waits for its job to end. */
@@ -94,6 +95,25 @@ describe('mouth tracking (roi.mode landmarks) in the worker', () => {
     const job = await transcribe(stack, testsrc);
     expect(job.status).toBe('failed');
     expect(job.error).toEqual({ code: 'no_face_detected', message: expect.any(String) });
+  });
+});
+
+describe("mouth tracking with Auto-AVSR's crop geometry (roi.alignment mean_face) in the worker", () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    // the package's mean face: the synthetic face's template (Talkie's, not upstream's), so the
+    // registered crops show the fixture at scale 1, as the demo model reads it
+    const roi = { mode: 'landmarks', face_package: 'faces', crop: { width: 96, height: 96 }, alignment: autoAvsrAlignment('mean-face.json') };
+    stack = await lipStack('mouth-tracking-mean-face', roi, { 'mean-face.json': JSON.stringify({ points: syntheticMeanFace() }) });
+  }, 90_000);
+  afterAll(() => stack?.stop());
+
+  it('reads the moving mouth from crops registered to the package’s mean face', async () => {
+    const job = await transcribe(stack, moving.file);
+    expect(job.error).toBeUndefined();
+    expect(job.status).toBe('completed');
+    expect(job.result!.text).toBe(TEXT);
+    expect(job.result!.frames).toBe(moving.frames);
   });
 });
 

@@ -1,9 +1,10 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { decodePng, renderMovingMouth, writeSyntheticFaceModels, type MovingMouthFixture, type RoiReport } from '@talkie/faces';
+import { demoManifest, writeDemoModel } from '@talkie/demo-model';
+import { autoAvsrAlignment, decodePng, renderMovingMouth, syntheticMeanFace, writeSyntheticFaceModels, type MovingMouthFixture, type RoiReport } from '@talkie/faces';
 import { resolveFfmpeg } from '@talkie/media';
 import { ROOT } from './support/stack';
 
@@ -68,6 +69,28 @@ describe('npm run roi', () => {
     expect(done.status).toBe(1);
     expect(done.stderr).toMatch(/^roi: no_face_detected: /);
     expect(() => readFileSync(path.join(out, 'roi.json'))).toThrow(/ENOENT/);
+  });
+
+  it("with --model, crops as the lip package's landmarks ROI does: its face package, crop and mean_face alignment", async () => {
+    const pkg = path.join(tmp, 'lip');
+    await writeDemoModel(pkg);
+    const roi = { mode: 'landmarks', face_package: 'faces', crop: { width: 96, height: 96 }, alignment: autoAvsrAlignment('mean-face.json') };
+    await writeFile(path.join(pkg, 'model.json'), JSON.stringify({ ...demoManifest(), roi }));
+    await writeFile(path.join(pkg, 'mean-face.json'), JSON.stringify({ points: syntheticMeanFace() }));
+    await writeSyntheticFaceModels(path.join(pkg, 'faces'));
+    const out = path.join(tmp, 'out-model');
+    const done = run('--in', moving.file, '--out', out, '--model', pkg);
+    expect(done.stderr).toBe('');
+    expect(done.status).toBe(0);
+    expect(done.stdout).toMatch(/ crops 96×96 by mean_face; /);
+    const report = JSON.parse(readFileSync(path.join(out, 'roi.json'), 'utf8')) as RoiReport;
+    expect(report).toMatchObject({ frames: moving.frames, faces_found: moving.frames - 3, alignment: 'mean_face', crops_clamped: [] });
+    expect(decodePng(readFileSync(path.join(out, 'montage.png')))).toMatchObject({ width: 10 * 96 + 9 * 2, channels: 1 });
+
+    // the crop size is the package's, and a package whose ROI is not tracked has none to show
+    expect(run('--in', moving.file, '--out', out, '--model', pkg, '--crop', '64').stderr).toMatch(/--crop comes from the lip package/);
+    await writeFile(path.join(pkg, 'model.json'), JSON.stringify({ ...demoManifest(), roi: { mode: 'center' } }));
+    expect(run('--in', moving.file, '--out', out, '--model', pkg).stderr).toMatch(/roi\.mode is center, not landmarks/);
   });
 
   it('explains its usage when arguments are missing', () => {

@@ -1,56 +1,34 @@
 #!/usr/bin/env python3
-"""Export an Auto-AVSR visual checkpoint to a Talkie model package (issue 5).
+"""Import an Auto-AVSR or Chaplin visual speech recognition checkpoint as a Talkie model package.
 
-Writes, into --out:
+Needs PyTorch (Debian's python3-torch) and nothing from upstream: the architecture is Talkie's
+own definition (talkie_avsr/), loaded by tensor name, with sizes read from the tensor shapes and
+the checkpoint's config where one is given. Writes, into --out:
 
-  encoder.onnx  video (N, 1, T, 88, 88) float -> ctc_log_probs (N, T, V), features (N, T, D):
-                the ResNet front-end, the Conformer encoder and the CTC head (log-softmaxed)
-  decoder.onnx  ys (B, L) int64, memory (1 or B, T, D) float -> logp (B, V): one step of the
-                Transformer decoder (ESPnet's forward_one_step, causal mask built inside)
-  model.json    Talkie's manifest: the token list from the SentencePiece units file, blank 0,
-                <eos> (ESPnet's sos/eos) last, and Auto-AVSR's decoding settings (joint
-                CTC/attention, beam 40, CTC weight 0.1, no length bonus)
+  encoder.onnx          video (N, 1, T, 88, 88) -> ctc_log_probs (N, T, V), features (N, T, D)
+  decoder_memory.onnx   features (1, T, D) -> each decoder layer's cross-attention keys and values
+  decoder_step.onnx     one beam-search step for the whole beam, with a key/value history
+  model.json            Talkie's manifest (tokens, Auto-AVSR's crop, normalisation, decoding)
+  mean-face.json        the mean face the crop registers to (landmarks ROI)
+  parity/               PyTorch's outputs for a fixed input (npm run models:verify re-checks them)
+  import-report.json    what was imported and the parity figures measured
 
-It needs PyTorch and a checkout of the Auto-AVSR code (https://github.com/mpc001/auto_avsr, or
-Chaplin's copy of it) for the model classes, given with --repo. `--manifest-only` writes
-model.json alone and needs neither (what Talkie's tests run). See README.md beside this file.
+The package is written only if onnxruntime-node (the runtime the workers use) reproduces every
+PyTorch output within 1e-4 (max abs) with the same best token everywhere. See README.md here.
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 
-# Auto-AVSR's visual backbone (configs: model/visual_backbone), the LRS3 VSR models' settings.
-AUTO_AVSR_VSR_ARGS = {
-    "adim": 768,
-    "aheads": 12,
-    "eunits": 3072,
-    "elayers": 12,
-    "transformer_input_layer": "conv3d",
-    "dropout_rate": 0.1,
-    "transformer_attn_dropout_rate": 0.1,
-    "transformer_encoder_attn_layer_type": "rel_mha",
-    "macaron_style": True,
-    "use_cnn_module": True,
-    "cnn_module_kernel": 31,
-    "zero_triu": False,
-    "a_upsample_ratio": 1,
-    "relu_type": "swish",
-    "ddim": 768,
-    "dheads": 12,
-    "dunits": 3072,
-    "dlayers": 6,
-    "lsm_weight": 0.1,
-    "transformer_length_normalized_loss": False,
-    "mtlalpha": 0.1,
-    "ctc_type": "builtin",
-    "rel_pos_type": "latest",
-}
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 
 # Auto-AVSR's preprocessing: a 96x96 mouth crop, centre 88x88, grey, (x/255 - 0.421) / 0.165, 25 fps.
 FRAME_RATE = 25
@@ -58,13 +36,20 @@ SIZE = 88
 CROP = 96
 MEAN = 0.421
 STD = 0.165
+# Auto-AVSR's VideoProcess: registration on these 68-landmark points, a 12-frame smoothing window,
+# the crop centred on the mouth (points 48-67) in a 256x256 registered frame.
+STABLE_POINTS = [28, 33, 36, 39, 42, 45, 48, 54]
+SMOOTHING_WINDOW = 12
+REFERENCE_SIZE = 256
+MOUTH_POINTS = {"start": 48, "stop": 68}
+MEAN_FACE_FILE = "mean-face.json"
+MEAN_FACE_NAME = "20words_mean_face.npy"
+PARITY_FRAMES = 37
+TOLERANCE = 1e-4
 
-ENCODER_FILE = "encoder.onnx"
-DECODER_FILE = "decoder.onnx"
 
-
-class ExportError(Exception):
-    """A problem the operator can fix (a missing file, a bad units file): reported without a traceback."""
+class ImportFailure(Exception):
+    """Reported as one line, without a traceback."""
 
 
 def read_units(path: str) -> list[str]:
@@ -73,17 +58,17 @@ def read_units(path: str) -> list[str]:
         with open(path, encoding="utf-8") as f:
             lines = [line for line in f.read().splitlines() if line.strip()]
     except OSError as err:
-        raise ExportError(f"cannot read the units file {path}: {err.strerror}") from err
+        raise ImportFailure(f"cannot read the units file {path}: {err.strerror}") from err
     units = []
     for i, line in enumerate(lines):
         fields = line.split()
         expected = i + 1
         unit_id = int(fields[-1]) if len(fields) > 1 and fields[-1].lstrip("-").isdigit() else None
         if len(fields) != 2 or unit_id != expected:
-            raise ExportError(f'units line {expected}: expected "<unit> {expected}", got {line!r}')
+            raise ImportFailure(f'units line {expected}: expected "<unit> {expected}", got {line!r}')
         units.append(fields[0])
     if not units:
-        raise ExportError(f"the units file {path} is empty")
+        raise ImportFailure(f"the units file {path} is empty")
     return units
 
 
@@ -92,19 +77,39 @@ def token_list(units: list[str]) -> list[str]:
     return ["<blank>", *units, "<eos>"]
 
 
-def manifest(tokens: list[str], name: str, version: str, ctc_weight: float, beam_width: int) -> dict:
+def roi(mean_face: bool) -> dict:
+    if not mean_face:
+        return {"mode": "center", "scale": {"width": CROP, "height": CROP}}
+    return {
+        "mode": "landmarks",
+        "crop": {"width": CROP, "height": CROP},
+        "alignment": {
+            "method": "mean_face",
+            "mean_face": MEAN_FACE_FILE,
+            "reference_size": {"width": REFERENCE_SIZE, "height": REFERENCE_SIZE},
+            "stable_points": STABLE_POINTS,
+            "smoothing_window": SMOOTHING_WINDOW,
+            "mouth_points": MOUTH_POINTS,
+        },
+    }
+
+
+def manifest(tokens: list[str], args: argparse.Namespace, decoding, mean_face: bool) -> dict:
     """model.json in Talkie's schema (packages/inference/src/manifest.ts)."""
+    from talkie_avsr.export import DECODER_MEMORY_FILE, DECODER_STEP_FILE, ENCODER_FILE
+
     eos = len(tokens) - 1
+    pick = lambda given, configured, default: given if given is not None else configured if configured is not None else default  # noqa: E731
     return {
         "schema": "talkie.model/v1",
-        "name": name,
-        "version": version,
+        "name": args.name,
+        "version": args.version,
         "description": "Auto-AVSR visual speech recognition (Conformer encoder, CTC head, Transformer decoder), "
-        "exported by tools/export/export_auto_avsr.py",
+        "imported by tools/export/export_auto_avsr.py",
         "model_file": ENCODER_FILE,
         "frame_rate": FRAME_RATE,
         "input": {"name": "video", "layout": "NCTHW", "channels": 1, "width": SIZE, "height": SIZE},
-        "roi": {"mode": "center", "scale": {"width": CROP, "height": CROP}},
+        "roi": roi(mean_face),
         "normalize": {"mean": MEAN, "std": STD},
         "output": {
             "name": "ctc_log_probs",
@@ -117,159 +122,235 @@ def manifest(tokens: list[str], name: str, version: str, ctc_weight: float, beam
             "features": "features",
         },
         "decoder": {
-            "model_file": DECODER_FILE,
-            "inputs": {"tokens": "ys", "memory": "memory"},
-            "output": "logp",
+            "kind": "kv_cache",
+            "model_file": DECODER_STEP_FILE,
+            "memory_file": DECODER_MEMORY_FILE,
             "log_probs": True,
-            # the step wrapper expands a (1, T, D) memory over the beam itself
-            "memory_batch": "shared",
             "sos": eos,
             "eos": eos,
         },
-        "decoding": {"method": "joint", "beam_width": beam_width, "ctc_weight": ctc_weight, "length_bonus": 0},
+        "decoding": {
+            "method": "joint",
+            "beam_width": pick(args.beam_width, decoding.beam_width, 40),
+            "ctc_weight": pick(args.ctc_weight, decoding.ctc_weight, 0.1),
+            "length_bonus": pick(None, decoding.length_bonus, 0),
+            **({"max_length_ratio": decoding.max_length_ratio} if decoding.max_length_ratio else {}),
+        },
     }
 
 
-def write_atomic(path: str, data: str) -> None:
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".model.json.")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(data)
-    os.replace(tmp, path)
+def find_mean_face(args: argparse.Namespace) -> str | None:
+    """--mean-face, else upstream's file anywhere in --repo (Auto-AVSR keeps it in preparation/,
+    Chaplin and its relatives beside their face detectors)."""
+    if args.mean_face or not args.repo:
+        return args.mean_face
+    for root, dirs, files in os.walk(args.repo):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in ("node_modules", "__pycache__"))
+        if MEAN_FACE_NAME in files:
+            return os.path.join(root, MEAN_FACE_NAME)
+    return None
 
 
-def export_onnx(args: argparse.Namespace, vocab: int) -> None:
-    """Loads the checkpoint with Auto-AVSR's E2E class and writes encoder.onnx and decoder.onnx."""
+def read_mean_face(path: str) -> list[list[float]]:
+    """68 (x, y) points from upstream's .npy or a JSON file ({"points": [[x, y], …]} or a bare list)."""
+    import numpy as np
+
     try:
-        import torch
-    except ImportError as err:
-        raise ExportError("exporting the ONNX files needs PyTorch (pip install torch); --manifest-only does not") from err
-    if args.repo:
-        sys.path.insert(0, os.path.abspath(args.repo))
+        if path.endswith(".npy"):
+            points = np.load(path, allow_pickle=False)
+        else:
+            with open(path, encoding="utf-8") as f:
+                doc = json.load(f)
+            points = np.asarray(doc["points"] if isinstance(doc, dict) else doc, dtype=np.float64)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ImportFailure(f"cannot read the mean face {path}: {err}") from err
+    if points.shape != (68, 2) or not np.all(np.isfinite(points)):
+        raise ImportFailure(f"the mean face {path} must hold 68 finite (x, y) points; it has shape {tuple(points.shape)}")
+    return [[float(x), float(y)] for x, y in points]
+
+
+def load_state(args: argparse.Namespace):
+    import torch
+
+    from talkie_avsr.checkpoint import read_checkpoint
+
+    if args.random_from_shapes:
+        # A model of a checkpoint's sizes with random weights, for benchmarks and tests: the shapes
+        # file lists name -> shape; PyTorch's default initialisation fills the tensors.
+        try:
+            with open(args.random_from_shapes, encoding="utf-8") as f:
+                shapes = json.load(f)
+        except (OSError, json.JSONDecodeError) as err:
+            raise ImportFailure(f"cannot read the shapes file {args.random_from_shapes}: {err}") from err
+        shapes = shapes.get("state_dict_shapes", shapes)
+        return {k: torch.zeros(v) for k, v in shapes.items()}, True
+    return read_checkpoint(args.checkpoint, args.trust_checkpoint), False
+
+
+def build(args: argparse.Namespace):
+    import torch
+
+    from talkie_avsr.checkpoint import build_model, infer_config, read_model_config, rel_pos_type_of
+    from talkie_avsr.model import AutoAvsrVisual
+
+    state, random = load_state(args)
+    config_args, decoding = read_model_config(args.config)
+    rel_pos, why = rel_pos_type_of(config_args, args.rel_pos_type)
+    config = infer_config(state, config_args, rel_pos)
+    if random:
+        torch.manual_seed(args.seed)
+        model = AutoAvsrVisual(config).eval()
+    else:
+        model = build_model(state, config)
+    return model, config, decoding, why
+
+
+def run_node_parity(staging: str) -> dict:
+    """onnxruntime-node against PyTorch, through the worker's own model loading (tools/export/src/parity.ts)."""
+    verify = os.path.join(HERE, "dist", "cli", "verify.js")
+    if not os.path.isfile(verify):
+        raise ImportFailure(f"{verify} is missing: run `npm run build` in the Talkie checkout first (or use `npm run models:import`)")
+    node = shutil.which("node")
+    if not node:
+        raise ImportFailure("node is not on PATH: the parity check runs the package in onnxruntime-node")
+    proc = subprocess.run([node, verify, staging], capture_output=True, text=True)
     try:
-        from espnet.nets.pytorch_backend.e2e_asr_conformer import E2E
-    except ImportError as err:
-        raise ExportError(f"cannot import Auto-AVSR's model code ({err}); give its checkout with --repo") from err
-    if not os.path.isfile(args.checkpoint):
-        raise ExportError(f"no checkpoint at {args.checkpoint}")
+        report = json.loads(proc.stdout) if proc.stdout.strip() else None
+    except json.JSONDecodeError:
+        report = None
+    if report is None:
+        raise ImportFailure(f"the parity check in onnxruntime-node failed: {proc.stderr.strip()[-800:]}")
+    return report
 
-    model_args = dict(AUTO_AVSR_VSR_ARGS)
-    if args.model_args:
-        with open(args.model_args, encoding="utf-8") as f:
-            model_args.update(json.load(f))
-    model = E2E(vocab, argparse.Namespace(**model_args))
-    state = torch.load(args.checkpoint, map_location="cpu")
-    if isinstance(state, dict) and "state_dict" in state:  # a Lightning checkpoint: strip "model."
-        state = {k[len("model."):]: v for k, v in state["state_dict"].items() if k.startswith("model.")}
-    model.load_state_dict(state)
-    model.eval()
 
-    class EncoderWithCtc(torch.nn.Module):
-        """NCTHW video in (Talkie's layout); CTC log-probabilities and the decoder's memory out."""
+def cross_check_upstream(args: argparse.Namespace, model, state_path: str | None) -> str:
+    """--repo: upstream's own classes on the same weights and input (Auto-AVSR's constructor)."""
+    import torch
 
-        def __init__(self, e2e):
-            super().__init__()
-            self.e2e = e2e
+    sys.path.insert(0, os.path.abspath(args.repo))
+    try:
+        from espnet.nets.pytorch_backend.e2e_asr_conformer import E2E  # type: ignore
+    except Exception as err:  # noqa: BLE001 - any failure of foreign code is a skipped cross-check
+        return f"skipped: cannot import Auto-AVSR's E2E from {args.repo} ({type(err).__name__}: {err})"
+    try:
+        upstream = E2E(model.config.odim, "video").eval()
+        upstream.load_state_dict(model.state_dict(), strict=False)
+        gen = torch.Generator().manual_seed(5)
+        video = torch.randn(1, 1, 29, SIZE, SIZE, generator=gen)
+        with torch.no_grad():
+            want = upstream.encoder(upstream.proj_encoder(upstream.frontend(video.transpose(1, 2))), None)[0]
+            got = model.encode(video)[2]
+        diff = float((want - got).abs().max())
+    except Exception as err:  # noqa: BLE001
+        return f"skipped: upstream's E2E did not run ({type(err).__name__}: {err})"
+    if diff > 1e-5:
+        raise ImportFailure(f"Talkie's encoder differs from upstream's by {diff:.2e} on the same weights")
+    return f"encoder features within {diff:.1e} of upstream's E2E"
 
-        def forward(self, video):
-            x = video.transpose(1, 2)  # (N, T, 1, H, W), as Auto-AVSR's front-end takes it
-            frontend = getattr(self.e2e, "frontend", None)
-            if frontend is not None:  # auto_avsr: ResNet front-end and projection outside the encoder
-                x = self.e2e.proj_encoder(frontend(x))
-            features, _ = self.e2e.encoder(x, None)
-            log_probs = torch.log_softmax(self.e2e.ctc.ctc_lo(features), dim=-1)
-            proj = getattr(self.e2e, "proj_decoder", None)
-            memory = proj(features) if proj is not None else features
-            return log_probs, memory
 
-    class DecoderStep(torch.nn.Module):
-        """ESPnet's forward_one_step without a cache: the whole prefix each step, causal mask inside."""
+def write_json(path: str, doc) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(doc, f, ensure_ascii=False, indent=1)
+        f.write("\n")
 
-        def __init__(self, decoder):
-            super().__init__()
-            self.decoder = decoder
 
-        def forward(self, ys, memory):
-            length = ys.size(1)
-            mask = torch.tril(torch.ones(length, length, dtype=torch.bool, device=ys.device)).unsqueeze(0)
-            # (1, T, D) or (B, T, D) -> (B, T, D): one memory serves the whole beam
-            memory = memory.expand(ys.size(0), -1, -1)
-            logp, _ = self.decoder.forward_one_step(ys, mask, memory, cache=None)
-            return logp
+def make_readable(folder: str) -> None:
+    """0644 files, 0755 folders: workers often run as another user than the one who imports."""
+    for root, dirs, files in os.walk(folder):
+        os.chmod(root, 0o755)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o644)
 
-    export_kwargs = {"opset_version": args.opset, "do_constant_folding": True}
-    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
-        export_kwargs["dynamo"] = False  # the TorchScript exporter handles dynamic_axes as below
-    frames = 2 * FRAME_RATE
-    video = torch.zeros(1, 1, frames, SIZE, SIZE)
-    with torch.no_grad():
-        torch.onnx.export(
-            EncoderWithCtc(model),
-            (video,),
-            os.path.join(args.out, ENCODER_FILE),
-            input_names=["video"],
-            output_names=["ctc_log_probs", "features"],
-            dynamic_axes={"video": {0: "batch", 2: "time"}, "ctc_log_probs": {0: "batch", 1: "time"}, "features": {0: "batch", 1: "time"}},
-            **export_kwargs,
+
+def import_package(args: argparse.Namespace) -> dict:
+    from talkie_avsr.export import export_onnx, export_prefix_decoder, write_parity_reference
+
+    units = read_units(args.units) if args.units else None
+    mean_face_path = None if args.roi == "center" else find_mean_face(args)
+    if args.roi == "landmarks" and not mean_face_path:
+        raise ImportFailure(
+            f"Auto-AVSR's crop registers faces to its mean face: give --mean-face ({MEAN_FACE_NAME}, in auto_avsr's preparation/ "
+            "or beside Chaplin's face detectors) or --repo that checkout, or --roi center for videos already cropped to the mouth"
         )
-        _, memory = EncoderWithCtc(model)(video)
-        ys = torch.full((2, 3), vocab - 1, dtype=torch.long)
-        torch.onnx.export(
-            DecoderStep(model.decoder),
-            (ys, memory),
-            os.path.join(args.out, DECODER_FILE),
-            input_names=["ys", "memory"],
-            output_names=["logp"],
-            dynamic_axes={"ys": {0: "batch", 1: "length"}, "memory": {0: "memory_batch", 1: "time"}, "logp": {0: "batch"}},
-            **export_kwargs,
-        )
-    verify(args.out, EncoderWithCtc(model), DecoderStep(model.decoder), vocab)
+    mean_face = read_mean_face(mean_face_path) if mean_face_path else None
 
+    model, config, decoding, rel_pos_why = build(args)
+    if units is None:
+        # random weights (benchmarks, tests): placeholder word pieces, so the text is visibly meaningless
+        units = [f"\u2581w{i}" for i in range(1, config.odim - 1)]
+    tokens = token_list(units)
+    if len(tokens) != config.odim:
+        raise ImportFailure(f"the model has {config.odim} outputs but the units file gives {len(tokens)} tokens (blank + {len(units)} units + <eos>)")
 
-def verify(out: str, encoder, decoder, vocab: int) -> None:
-    """Runs both ONNX files on another length than the export's and compares with PyTorch, when onnxruntime is installed."""
+    parent = os.path.dirname(os.path.abspath(args.out)) or "."
+    os.makedirs(parent, exist_ok=True)
+    if os.path.exists(args.out) and os.listdir(args.out) and not args.force:
+        raise ImportFailure(f"{args.out} exists and is not empty: choose another --out, or add --force to replace it")
+    staging = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(os.path.abspath(args.out))}.partial-")
     try:
-        import numpy as np
-        import onnxruntime as ort
-        import torch
-    except ImportError:
-        print("onnxruntime (python) is not installed: skipping the comparison with PyTorch", file=sys.stderr)
-        return
-    video = torch.randn(1, 1, 37, SIZE, SIZE)
-    with torch.no_grad():
-        want_lp, want_mem = encoder(video)
-        ys = torch.tensor([[vocab - 1, 5, 9], [vocab - 1, 7, 7]])
-        want_logp = decoder(ys, want_mem)
-    enc = ort.InferenceSession(os.path.join(out, ENCODER_FILE), providers=["CPUExecutionProvider"])
-    got_lp, got_mem = enc.run(None, {"video": video.numpy()})
-    dec = ort.InferenceSession(os.path.join(out, DECODER_FILE), providers=["CPUExecutionProvider"])
-    (got_logp,) = dec.run(None, {"ys": ys.numpy(), "memory": got_mem})
-    for label, want, got in (("ctc_log_probs", want_lp, got_lp), ("features", want_mem, got_mem), ("logp", want_logp, got_logp)):
-        diff = float(np.max(np.abs(want.numpy() - got)))
-        print(f"{label}: max |PyTorch - ONNX Runtime| = {diff:.2e}", file=sys.stderr)
-        if diff > 1e-3:
-            raise ExportError(f"{label} differs from PyTorch by {diff:.2e}: the export is not faithful")
+        export_onnx(model, staging, args.opset, SIZE)
+        if args.prefix_decoder:
+            export_prefix_decoder(model, staging, args.opset)
+        write_parity_reference(model, staging, SIZE, PARITY_FRAMES, config.odim - 1)
+        write_json(os.path.join(staging, "model.json"), manifest(tokens, args, decoding, mean_face is not None))
+        if mean_face:
+            write_json(os.path.join(staging, MEAN_FACE_FILE), {"points": mean_face, "source": os.path.basename(mean_face_path)})
+        upstream = cross_check_upstream(args, model, args.checkpoint) if args.repo else None
+        make_readable(staging)
+        parity = run_node_parity(staging)
+        report = {
+            "schema": "talkie.import-report/v1",
+            "source": "random weights (" + os.path.basename(args.random_from_shapes) + ")" if args.random_from_shapes else os.path.basename(args.checkpoint),
+            "architecture": {k: v for k, v in vars(config).items() if k != "extra"},
+            "rel_pos_type_because": rel_pos_why,
+            "roi": "landmarks (mean face " + os.path.basename(mean_face_path) + ")" if mean_face_path else "center",
+            "parity": parity,
+            **({"upstream_cross_check": upstream} if upstream else {}),
+        }
+        write_json(os.path.join(staging, "import-report.json"), report)
+        make_readable(staging)
+        if not parity.get("ok"):
+            worst = max(parity["comparisons"], key=lambda c: c["max_abs_diff"])
+            raise ImportFailure(
+                f"onnxruntime-node does not reproduce PyTorch: {worst['name']} differs by {worst['max_abs_diff']:.2e} "
+                f"({worst['argmax_mismatches']} of {worst['rows']} best tokens differ; tolerance {TOLERANCE:g}); no package written"
+            )
+        if os.path.exists(args.out):
+            shutil.rmtree(args.out)
+        os.replace(staging, args.out)
+        return report
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--units", required=True, help="the SentencePiece units file (unigram5000_units.txt)")
+    p.add_argument("--checkpoint", help="the checkpoint (.pth): a state dict, a Lightning checkpoint, Auto-AVSR's or Chaplin's model.pth")
+    p.add_argument("--units", help="the SentencePiece units file it was trained with (unigram5000_units.txt)")
     p.add_argument("--out", required=True, help="the model package folder to write")
-    p.add_argument("--checkpoint", help="the Auto-AVSR visual checkpoint (.pth); not needed with --manifest-only")
-    p.add_argument("--repo", help="a checkout of the Auto-AVSR code (for its espnet package)")
-    p.add_argument("--model-args", help="JSON with model arguments overriding Auto-AVSR's visual backbone settings")
+    p.add_argument("--config", help="the checkpoint's config: Chaplin's .ini (e.g. LRS3_V_WER19.1.ini) or its model .json")
+    p.add_argument("--rel-pos-type", choices=("latest", "legacy"), help="the relative position encoding the model was trained with (default: from --config, else Auto-AVSR's latest)")
+    p.add_argument("--mean-face", help="upstream's 20words_mean_face.npy (or a JSON list of 68 points) for Auto-AVSR's crop")
+    p.add_argument("--roi", choices=("landmarks", "center"), default="landmarks", help="landmarks (default): Auto-AVSR's registered mouth crop from face videos; center: videos already cropped to the mouth")
+    p.add_argument("--repo", help="an upstream checkout: where to find the mean face, and a cross-check against its own classes")
+    p.add_argument("--trust-checkpoint", action="store_true", help="allow a checkpoint that holds Python objects besides tensors (unpickling it can run code)")
+    p.add_argument("--random-from-shapes", help="no checkpoint: random weights of the sizes in this name -> shape JSON (benchmarks, tests)")
+    p.add_argument("--seed", type=int, default=0, help="with --random-from-shapes")
     p.add_argument("--name", default="auto-avsr-vsr")
     p.add_argument("--version", default="1.0.0")
-    p.add_argument("--ctc-weight", type=float, default=0.1, help="joint decoding's CTC weight (Auto-AVSR: 0.1)")
-    p.add_argument("--beam-width", type=int, default=40, help="beam width (Auto-AVSR: 40)")
+    p.add_argument("--ctc-weight", type=float, help="joint decoding's CTC weight (default: the config's, else Auto-AVSR's 0.1)")
+    p.add_argument("--beam-width", type=int, help="beam width (default: the config's, else 40)")
     p.add_argument("--opset", type=int, default=17)
-    p.add_argument("--manifest-only", action="store_true", help="write model.json only: no PyTorch, no checkpoint")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.add_argument("--prefix-decoder", action="store_true", help="also write decoder_prefix.onnx (ESPnet's whole-prefix step; unused by the manifest) to cross-check the cached decoder's search")
     args = p.parse_args(argv)
-    if not args.manifest_only and not args.checkpoint:
-        p.error("--checkpoint is required unless --manifest-only")
-    if not 0 <= args.ctc_weight <= 1:
+    if bool(args.checkpoint) == bool(args.random_from_shapes):
+        p.error("give --checkpoint (or --random-from-shapes for a random model of a checkpoint's sizes)")
+    if args.checkpoint and not args.units:
+        p.error("--units is required with --checkpoint: the tokens come from the units file the model was trained with")
+    if args.ctc_weight is not None and not 0 <= args.ctc_weight <= 1:
         p.error("--ctc-weight must be between 0 and 1")
-    if not 1 <= args.beam_width <= 256:
+    if args.beam_width is not None and not 1 <= args.beam_width <= 256:
         p.error("--beam-width must be between 1 and 256")
     return args
 
@@ -277,16 +358,26 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     try:
-        tokens = token_list(read_units(args.units))
-        os.makedirs(args.out, exist_ok=True)
-        if not args.manifest_only:
-            export_onnx(args, len(tokens))
-        doc = manifest(tokens, args.name, args.version, args.ctc_weight, args.beam_width)
-        write_atomic(os.path.join(args.out, "model.json"), json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
-    except ExportError as err:
+        import torch  # noqa: F401
+    except ImportError:
+        print("export_auto_avsr: PyTorch is not installed for this Python (Debian: apt-get install python3-torch; run it with /usr/bin/python3)", file=sys.stderr)
+        return 1
+    from talkie_avsr.checkpoint import ImportError_
+
+    try:
+        report = import_package(args)
+    except (ImportFailure, ImportError_) as err:
         print(f"export_auto_avsr: {err}", file=sys.stderr)
         return 1
-    print(f"model package written to {args.out} ({len(tokens)} tokens)")
+    arch = report["architecture"]
+    print(
+        f"model package written to {args.out}: {arch['elayers']} encoder blocks of {arch['adim']}, {arch['dlayers']} decoder blocks, "
+        f"{arch['odim']} tokens, rel_pos_type {arch['rel_pos_type']} ({report['rel_pos_type_because']}), ROI {report['roi']}"
+    )
+    for c in report["parity"]["comparisons"]:
+        print(f"  parity {c['name']}: max |PyTorch - onnxruntime-node| = {c['max_abs_diff']:.1e}, best token differs in {c['argmax_mismatches']} of {c['rows']}")
+    if "upstream_cross_check" in report:
+        print(f"  upstream: {report['upstream_cross_check']}")
     return 0
 
 

@@ -69,6 +69,7 @@ export const visemeManifest = (): ModelManifest => ({
     features: 'features',
   },
   decoder: {
+    kind: 'prefix',
     model_file: 'decoder.onnx',
     inputs: { tokens: 'ys', memory: 'memory' },
     output: 'logp',

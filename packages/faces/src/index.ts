@@ -17,10 +17,14 @@ export {
 export * from './runtime/image';
 export * from './runtime/face-models';
 export * from './tracking/alignment';
+export * from './tracking/mean-face';
+export * from './tracking/mean-face-alignment';
+export * from './tracking/opencv-sampling';
 export * from './tracking/landmark-series';
 export * from './tracking/mouth-tracker';
 export * from './synthetic/ring-face-model';
 export * from './synthetic/moving-mouth-fixture';
+export * from './synthetic/mean-face-fixture';
 export * from './runtime/png';
 export * from './tracking/face-package-dir';
 export * from './tracking/roi-report';

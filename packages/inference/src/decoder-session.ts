@@ -3,7 +3,7 @@ import { logSoftmaxRows } from './ctc';
 import { createSessionWithFallback, type ProviderOptions } from './execution-providers';
 import { ManifestError, type ModelManifest } from './manifest';
 
-type DecoderSpec = NonNullable<ModelManifest['decoder']>;
+type DecoderSpec = Extract<NonNullable<ModelManifest['decoder']>, { kind: 'prefix' }>;
 
 /** The encoder's features for one utterance: (steps × dim), row-major. */
 export interface EncoderFeatures {
@@ -13,11 +13,28 @@ export interface EncoderFeatures {
 }
 
 /**
- * The attention decoder of a model package, one step at a time: prefixes (int64 [B, L]) and the
- * encoder features as memory in, the next token's log-probabilities ([B, vocab]) out. All the
- * hypotheses of a beam go in one call.
+ * One utterance's beam search through the decoder: each call scores the next token after every
+ * running hypothesis (a prefix starting with sos; all of one length), given the row of the
+ * previous call each extends (`parents`; [0] on the first call). Returns [B, vocab]
+ * log-probabilities, row-major. A cached decoder keeps state between calls, so calls must follow
+ * the search's steps in order.
  */
-export class DecoderSession {
+export interface DecoderBeam {
+  step(prefixes: readonly (readonly number[])[], parents: readonly number[]): Promise<Float32Array>;
+}
+
+/** A package's attention decoder, loaded once per process; `begin` starts one utterance's search. */
+export interface AttentionDecoder {
+  begin(memory: EncoderFeatures): Promise<DecoderBeam>;
+  release(): Promise<void>;
+}
+
+/**
+ * A `prefix` decoder, one step at a time: prefixes (int64 [B, L]) and the encoder features as
+ * memory in, the next token's log-probabilities ([B, vocab]) out. All the hypotheses of a beam go
+ * in one call.
+ */
+export class DecoderSession implements AttentionDecoder {
   private constructor(
     private readonly session: ort.InferenceSession,
     private readonly spec: DecoderSpec,
@@ -28,6 +45,7 @@ export class DecoderSession {
   static async load(file: string, manifest: ModelManifest, providers: readonly string[], options: ProviderOptions = {}): Promise<DecoderSession> {
     const spec = manifest.decoder;
     if (!spec) throw new ManifestError('the manifest has no decoder');
+    if (spec.kind !== 'prefix') throw new ManifestError(`the manifest's decoder is ${spec.kind}, not prefix`);
     let session: ort.InferenceSession;
     try {
       ({ session } = await createSessionWithFallback(file, providers, options));
@@ -43,6 +61,10 @@ export class DecoderSession {
       throw new ManifestError(`the decoder graph has no output "${spec.output}" (it has ${session.outputNames.join(', ')})`);
     }
     return new DecoderSession(session, spec, manifest.output.tokens.length);
+  }
+
+  begin(memory: EncoderFeatures): Promise<DecoderBeam> {
+    return Promise.resolve({ step: (prefixes) => this.step(prefixes, memory) });
   }
 
   /**

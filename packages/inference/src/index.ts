@@ -10,6 +10,7 @@ export * from './sentencepiece';
 export * from './ctc-prefix-score';
 export * from './joint-beam-search';
 export * from './decoder-session';
+export * from './cached-decoder';
 export * from './dynamic-batcher';
 export * from './batch-probe';
 export * from './write-package';

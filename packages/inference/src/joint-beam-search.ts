@@ -30,19 +30,25 @@ export interface JointDecodingOptions {
 
 /**
  * The decoder, one step for a batch of prefixes (each starting with sos, all the same length):
- * `vocab` log-probabilities of the next token per prefix, row-major.
+ * `vocab` log-probabilities of the next token per prefix, row-major. `parents[b]` is the row of
+ * the previous call that prefix b extends ([0] on the first call), for decoders that keep each
+ * hypothesis' state between steps.
  */
-export type AttentionStep = (prefixes: readonly (readonly number[])[]) => Promise<Float32Array>;
+export type AttentionStep = (prefixes: readonly (readonly number[])[], parents: readonly number[]) => Promise<Float32Array>;
 
 interface Hypothesis {
   /** sos, then the tokens */
   yseq: number[];
   score: number;
   ctc?: CtcPrefixState;
+  /** the row of the last decoder call this hypothesis extends */
+  parentRow: number;
 }
 
 interface Candidate {
   parent: Hypothesis;
+  /** the parent's row in this step's decoder call */
+  row: number;
   token: number;
   score: number;
   ctcScore: number;
@@ -69,10 +75,10 @@ export async function jointBeamSearch(ctc: LogProbs, attention: AttentionStep, o
   // With the decoder weighted 0 its scores cannot pick candidates; take every label some frame ranks high, and eos.
   const ctcCandidates = attWeight > 0 || preBeam >= emittable.length ? emittable : frameTopLabels(ctc, preBeam, blank, skipSos, eos);
 
-  let running: Hypothesis[] = [{ yseq: [sos], score: 0, ...(scorer ? { ctc: scorer.initial() } : {}) }];
-  const ended: Hypothesis[] = [];
+  let running: Hypothesis[] = [{ yseq: [sos], score: 0, parentRow: 0, ...(scorer ? { ctc: scorer.initial() } : {}) }];
+  const ended: Ended[] = [];
   for (let i = 0; i < maxLength && running.length > 0; i++) {
-    const att = attWeight > 0 ? await attention(running.map((h) => h.yseq)) : undefined;
+    const att = attWeight > 0 ? await attention(running.map((h) => h.yseq), running.map((h) => h.parentRow)) : undefined;
     if (att && att.length !== running.length * vocab) {
       throw new Error(`the decoder returned ${att.length} scores for ${running.length} hypotheses of ${vocab} tokens`);
     }
@@ -87,7 +93,7 @@ export async function jointBeamSearch(ctc: LogProbs, attention: AttentionStep, o
         if (row) score += attWeight * row[token];
         const ctcScore = psi ? psi[k] : 0;
         if (psi && hyp.ctc) score += ctcWeight * (ctcScore - hyp.ctc.score);
-        return { parent: hyp, token, score, ctcScore };
+        return { parent: hyp, row: b, token, score, ctcScore };
       });
       candidates.push(...best(mine, beamWidth));
     });
@@ -101,7 +107,7 @@ export async function jointBeamSearch(ctc: LogProbs, attention: AttentionStep, o
         continue;
       }
       const state = scorer && c.parent.ctc ? scorer.extend(c.parent.yseq.slice(1), c.parent.ctc, c.token, c.ctcScore) : undefined;
-      next.push({ yseq, score: c.score, ...(state ? { ctc: state } : {}) });
+      next.push({ yseq, score: c.score, parentRow: c.row, ...(state ? { ctc: state } : {}) });
     }
     running = next;
     // ESPnet ends what is still running at the maximum length, adding no score for the forced end.
@@ -116,7 +122,9 @@ export async function jointBeamSearch(ctc: LogProbs, attention: AttentionStep, o
   return yseq.slice(1, yseq[yseq.length - 1] === eos ? -1 : undefined);
 }
 
-const bestEnded = (ended: Hypothesis[]): Hypothesis => ended.reduce((a, b) => (b.score > a.score ? b : a));
+type Ended = Pick<Hypothesis, 'yseq' | 'score'>;
+
+const bestEnded = (ended: Ended[]): Ended => ended.reduce((a, b) => (b.score > a.score ? b : a));
 
 /** The `k` best candidates, highest score first; ties keep their order (lower token first). */
 function best(candidates: Candidate[], k: number): Candidate[] {
@@ -128,7 +136,7 @@ function best(candidates: Candidate[], k: number): Candidate[] {
 }
 
 /** ESPnet's `end_detect` (espnet.nets.e2e_asr_common), with `i` the step just taken. */
-function endDetect(ended: Hypothesis[], i: number): boolean {
+function endDetect(ended: Ended[], i: number): boolean {
   if (!ended.length) return false;
   const top = bestEnded(ended).score;
   let count = 0;

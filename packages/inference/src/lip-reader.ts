@@ -90,12 +90,13 @@ export class LipReader {
   }
 
   /** Issue 5: the decoder's beam search, rescored by CTC prefix scores over `ctc`. */
-  private jointDecode(ctc: LogProbs, features: EncoderFeatures | undefined, decoding: DecodingOptions): Promise<number[]> {
+  private async jointDecode(ctc: LogProbs, features: EncoderFeatures | undefined, decoding: DecodingOptions): Promise<number[]> {
     this.checkDecoding(decoding);
     const { decoder: spec, decoding: defaults, output } = this.manifest;
     const decoder = this.model.decoder;
     if (!spec || !decoder || !features) throw new Error('joint decoding needs the encoder features and a decoder');
-    return jointBeamSearch(ctc, (prefixes) => decoder.step(prefixes, features), {
+    const beam = await decoder.begin(features);
+    return jointBeamSearch(ctc, (prefixes, parents) => beam.step(prefixes, parents), {
       beamWidth: decoding.beamWidth,
       ctcWeight: decoding.ctcWeight ?? defaults.ctc_weight ?? 1,
       lengthBonus: decoding.lengthBonus ?? defaults.length_bonus ?? 0,

@@ -1,7 +1,8 @@
 import * as ort from 'onnxruntime-node';
 import { createSessionWithFallback, NoUsableProviderError, type ProviderFallback } from './execution-providers';
 import { loadModelPackage, ManifestError, type ModelPackage } from './manifest';
-import { DecoderSession, type EncoderFeatures } from './decoder-session';
+import { CachedDecoderSession } from './cached-decoder';
+import { DecoderSession, type AttentionDecoder, type EncoderFeatures } from './decoder-session';
 import type { BatchItem, Scores } from './dynamic-batcher';
 
 export interface SessionOptions {
@@ -29,7 +30,7 @@ export class ModelSession {
     /** providers given up on at load, with ONNX Runtime's reason (logged, in /readyz and metrics) */
     readonly providerFallbacks: ProviderFallback[],
     /** the package's attention decoder, when its manifest has one (joint CTC/attention decoding) */
-    readonly decoder: DecoderSession | undefined,
+    readonly decoder: AttentionDecoder | undefined,
   ) {}
 
   private loadedMs = 0;
@@ -114,7 +115,7 @@ export class ModelSession {
     const frames = Math.max(1, Math.round(frame_rate));
     const out = await this.run(new Float32Array(frames * input.width * input.height), frames);
     const { decoder } = this.pkg.manifest;
-    if (this.decoder && decoder && out.features) await this.decoder.step([[decoder.sos]], out.features);
+    if (this.decoder && decoder && out.features) await (await this.decoder.begin(out.features)).step([[decoder.sos]], [0]);
   }
 
   async release(): Promise<void> {
@@ -132,9 +133,10 @@ function featuresOf(tensor: ort.Tensor | undefined, name: string, steps: number)
 }
 
 /** The decoder of a package with one, loaded on the providers the encoder ended up on. */
-async function loadDecoder(pkg: ModelPackage, providers: string[], options: SessionOptions): Promise<DecoderSession | undefined> {
+async function loadDecoder(pkg: ModelPackage, providers: string[], options: SessionOptions): Promise<AttentionDecoder | undefined> {
   if (!pkg.decoderPath) return undefined;
   try {
+    if (pkg.decoderMemoryPath) return await CachedDecoderSession.load(pkg.decoderPath, pkg.decoderMemoryPath, pkg.manifest, providers, options);
     return await DecoderSession.load(pkg.decoderPath, pkg.manifest, providers, options);
   } catch (err) {
     throw err instanceof ManifestError ? new ManifestError(`model package ${pkg.dir}: ${err.message}`) : err;

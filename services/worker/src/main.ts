@@ -154,7 +154,16 @@ async function main() {
     const faces = tracker.models.manifest;
     if (faces.demo) logger.warn({ face_model: faces.name }, 'SYNTHETIC FACE MODELS loaded: they find only the lips ring of Talkie fixture videos');
     logger.info(
-      { face_model: faces.name, version: faces.version, dir: loaded.choice.dir, source: loaded.choice.source, built: loaded.choice.built, load_ms: Math.round(tracker.models.loadMs) },
+      {
+        face_model: faces.name,
+        version: faces.version,
+        dir: loaded.choice.dir,
+        source: loaded.choice.source,
+        built: loaded.choice.built,
+        // the crops' geometry: the package's roi.alignment, else Talkie's reference face
+        alignment: manifest.roi.alignment?.method ?? 'reference',
+        load_ms: Math.round(tracker.models.loadMs),
+      },
       'mouth tracker loaded',
     );
     Object.assign(info, { face_model: { name: faces.name, version: faces.version, source: loaded.choice.source } });

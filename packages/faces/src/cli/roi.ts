@@ -2,19 +2,24 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { loadModelPackage } from '@talkie/inference';
 import { OPERATOR_DEMUXERS, resolveFfmpeg } from '@talkie/media';
 import { FaceModels } from '../runtime/face-models';
 import { encodePng } from '../runtime/png';
-import { chooseFacePackage } from '../tracking/face-package-dir';
+import { chooseFacePackage, loadAlignment } from '../tracking/face-package-dir';
+import type { MeanFaceAlignment } from '../tracking/mean-face-alignment';
 import { MouthTracker } from '../tracking/mouth-tracker';
 import { cropMontage, roiReport } from '../tracking/roi-report';
 
-const USAGE = `usage: npm run roi -- --in CLIP --out DIR [--faces FACE_PACKAGE_DIR] [--fps 25] [--crop 96] [--columns 10]
+const USAGE = `usage: npm run roi -- --in CLIP --out DIR [--model LIP_PACKAGE_DIR] [--faces FACE_PACKAGE_DIR] [--fps 25] [--crop 96] [--columns 10]
 
 Runs the mouth tracker on a video and writes, for debugging:
   DIR/roi.json     per frame: the face box and the 20 mouth landmarks in the video's pixels, or null
   DIR/montage.png  the aligned mouth crops, in a grid
-The face package is --faces, else FACE_MODEL_DIR, else face-api's converted models (.talkie/models/faces).`;
+--model: crop as that lip package's landmarks ROI does (its crop size, its alignment, its frame
+rate, its face package), i.e. what the worker feeds the model before the centre crop.
+The face package is --faces, else the lip package's, else FACE_MODEL_DIR, else face-api's
+converted models (.talkie/models/faces).`;
 
 async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -23,8 +28,9 @@ async function main(argv: string[]): Promise<void> {
       in: { type: 'string' },
       out: { type: 'string' },
       faces: { type: 'string' },
-      fps: { type: 'string', default: '25' },
-      crop: { type: 'string', default: '96' },
+      model: { type: 'string' },
+      fps: { type: 'string' },
+      crop: { type: 'string' },
       columns: { type: 'string', default: '10' },
       help: { type: 'boolean', default: false },
     },
@@ -34,17 +40,21 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (!values.in || !values.out) throw new Error(`--in and --out are required\n${USAGE}`);
-  const fps = Number(values.fps);
-  const crop = Number(values.crop);
+  if (values.model && values.crop) throw new Error(`--crop comes from the lip package with --model\n${USAGE}`);
+  const lip = values.model ? await lipPackageRoi(path.resolve(values.model)) : undefined;
+  const fps = Number(values.fps ?? lip?.fps ?? 25);
+  const crop = lip?.crop ?? { width: Number(values.crop ?? 96), height: Number(values.crop ?? 96) };
   const columns = Number(values.columns);
-  if (!(fps > 0 && fps <= 120) || !(Number.isInteger(crop) && crop >= 8 && crop <= 512) || !(Number.isInteger(columns) && columns >= 1)) {
+  if (!(fps > 0 && fps <= 120) || !(Number.isInteger(crop.width) && crop.width >= 8 && crop.width <= 512) || !(Number.isInteger(columns) && columns >= 1)) {
     throw new Error(`bad --fps, --crop or --columns\n${USAGE}`);
   }
   const bins = await resolveFfmpeg();
-  const choice = await chooseFacePackage({ faceModelDir: values.faces ?? process.env.FACE_MODEL_DIR });
+  const choice = values.faces
+    ? await chooseFacePackage({ faceModelDir: values.faces })
+    : await chooseFacePackage({ lipPackageDir: lip?.dir, facePackage: lip?.facePackage, faceModelDir: process.env.FACE_MODEL_DIR });
   const models = await FaceModels.load(choice.dir);
   try {
-    const tracker = new MouthTracker(models, { crop: { width: crop, height: crop } });
+    const tracker = new MouthTracker(models, { crop, alignment: lip?.alignment });
     const track = await tracker.track(path.resolve(values.in), {
       ffmpeg: bins.ffmpeg,
       ffprobe: bins.ffprobe,
@@ -60,11 +70,26 @@ async function main(argv: string[]): Promise<void> {
     await writeFile(path.join(out, 'montage.png'), encodePng(cropMontage(track, columns)));
     console.log(
       `${report.frames} frames, a face in ${report.faces_found} (${models.manifest.name}); ` +
+        `crops ${crop.width}×${crop.height} by ${report.alignment}${report.crops_clamped.length ? `, ${report.crops_clamped.length} clamped` : ''}; ` +
         `tracking ${(track.count / track.timings.total).toFixed(1)} frames/s; wrote ${path.join(out, 'roi.json')} and montage.png`,
     );
   } finally {
     await models.release();
   }
+}
+
+/** What `--model` takes from a lip package: its landmarks ROI, alignment read, and frame rate. */
+async function lipPackageRoi(dir: string): Promise<{ dir: string; fps: number; crop: { width: number; height: number }; facePackage?: string; alignment?: MeanFaceAlignment }> {
+  const { manifest } = await loadModelPackage(dir);
+  if (manifest.roi.mode !== 'landmarks') throw new Error(`${dir}: its roi.mode is ${manifest.roi.mode}, not landmarks: the worker tracks no mouth for it`);
+  const { roi } = manifest;
+  return {
+    dir,
+    fps: manifest.frame_rate,
+    crop: roi.crop,
+    facePackage: roi.face_package,
+    alignment: roi.alignment ? await loadAlignment(dir, roi.alignment) : undefined,
+  };
 }
 
 main(process.argv.slice(2)).catch((err: Error & { code?: string }) => {

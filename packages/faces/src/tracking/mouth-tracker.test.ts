@@ -7,8 +7,10 @@ import { writeDemoModel } from '@talkie/demo-model';
 import { LipReader, ModelSession } from '@talkie/inference';
 import { decodeFrames, resolveFfmpeg, type FfmpegBinaries } from '@talkie/media';
 import { FaceModels } from '../runtime/face-models';
+import { syntheticMeanFace } from '../synthetic/mean-face-fixture';
 import { renderMovingMouth, type MovingMouthFixture } from '../synthetic/moving-mouth-fixture';
 import { writeSyntheticFaceModels } from '../synthetic/ring-face-model';
+import { autoAvsrAlignment } from './mean-face-alignment';
 import { MouthTracker } from './mouth-tracker';
 
 /**
@@ -75,6 +77,32 @@ describe('MouthTracker on a moving mouth', () => {
 
     const centred = await decodeFrames(moving.file, { ffmpeg: bins.ffmpeg, fps: 25, roi: { mode: 'center', width: 88, height: 88 }, maxFrames: 2000, timeoutMs: 60_000 });
     expect((await reader.transcribe(centred)).text).not.toBe(TEXT);
+  });
+
+  it("with Auto-AVSR's mean_face alignment, gives crops the demo model reads exactly, centred on the mouth's pixel", async () => {
+    const tracker = new MouthTracker(faces, { alignment: { spec: autoAvsrAlignment(), meanFace: syntheticMeanFace() } });
+    const track = await tracker.track(moving.file, trackInput());
+    expect(track).toMatchObject({ alignment: 'mean_face', clamped: [], count: moving.frames });
+    // the fixture's mouth at scale 1 on the crop's pixel 48 (its centre 48.5 in Talkie's pixels):
+    // off by the landmarks' error (under 1.5 px, above) and the corner's rounding (½ px) at most
+    track.transforms.forEach((t, i) => {
+      const [x, y] = moving.centres[i];
+      expect(Math.hypot(t.a, t.b)).toBeCloseTo(1, 1);
+      expect(Math.hypot(t.a * x - t.b * y + t.tx - 48.5, t.b * x + t.a * y + t.ty - 48.5)).toBeLessThan(2);
+    });
+    const frames = await tracker.decodeMouthFrames(moving.file, trackInput({ size: { width: 88, height: 88 } }));
+    expect((await reader.transcribe(frames)).text).toBe(TEXT);
+
+    // the mean face decides the crops: one twice as large (about the mouth) shows the pattern too large to read
+    const larger = syntheticMeanFace().map(([x, y]): [number, number] => [128 + 2 * (x - 128), 170 + 2 * (y - 170)]);
+    const scaled = await new MouthTracker(faces, { alignment: { spec: autoAvsrAlignment(), meanFace: larger } }).decodeMouthFrames(moving.file, trackInput({ size: { width: 88, height: 88 } }));
+    expect((await reader.transcribe(scaled)).text).not.toBe(TEXT);
+  });
+
+  it('refuses an alignment that uses landmarks the face package does not have', () => {
+    const spec = { ...autoAvsrAlignment(), mouth_points: { start: 48, stop: 68 } };
+    const few = { ...faces, manifest: { ...faces.manifest, name: 'few', landmarks: { ...faces.manifest.landmarks, output: { ...faces.manifest.landmarks.output, points: 60 } } } } as FaceModels;
+    expect(() => new MouthTracker(few, { alignment: { spec, meanFace: syntheticMeanFace() } })).toThrow('the mean_face alignment uses landmark 67: face package few has 60 points');
   });
 
   it("tracks a window of the video (a long video's chunk), in the window's frames", async () => {

@@ -5,18 +5,22 @@ import type { FaceBox, FaceModels } from '../runtime/face-models';
 import { rgbToGrey, type Rect, type RgbFrame } from '../runtime/image';
 import { alignToReference, centreCrop, warpGrey, type Similarity } from './alignment';
 import { fillGaps, smoothSeries } from './landmark-series';
+import { meanFaceTransforms, type MeanFaceAlignment, type MeanFaceTransforms } from './mean-face-alignment';
+import { rgbToGreyOpenCv, warpAffineGrey } from './opencv-sampling';
 
 export interface TrackerOptions {
   /** run the detector on every n-th frame (and on every frame while no face is tracked) */
   detectEvery: number;
   /** frames per landmark (and detector) run */
   batchSize: number;
-  /** landmarks are averaged over 2·radius + 1 frames */
+  /** landmarks are averaged over 2·radius + 1 frames (Talkie's geometry; an `alignment` has its own window) */
   smoothingRadius: number;
   /** frames are decoded with their longer side at most this (bounds memory and detector cost) */
   maxSide: number;
   /** the aligned mouth crop, before the lip model's centre crop (96×96 for the Auto-AVSR family) */
   crop: { width: number; height: number };
+  /** the model package's `roi.alignment`, its mean face read; unset: Talkie's reference face */
+  alignment?: MeanFaceAlignment;
 }
 
 /** a detection overlapping the tracked face this much is the same face (no new check) */
@@ -73,6 +77,10 @@ export interface MouthTrack {
   crops: Uint8Array;
   crop: { width: number; height: number };
   count: number;
+  /** which geometry made the crops: Talkie's reference face or the package's `roi.alignment` */
+  alignment: 'reference' | MeanFaceAlignment['spec']['method'];
+  /** frames whose crop centre was clamped where upstream's preparation would have refused the video */
+  clamped: number[];
   /** seconds spent decoding (ffmpeg and waiting on it) and in the face models, for the bench */
   timings: { detect: number; verify: number; landmarks: number; total: number };
 }
@@ -82,7 +90,8 @@ export interface MouthTrack {
  * finds the face with the detector on every `detectEvery`-th frame (every frame while none is
  * tracked) and holds that box in between, runs the landmark model on every frame with a face in
  * batches, bridges frames without a face by interpolation, smooths the landmarks over time, aligns
- * each frame to a reference face by a similarity transform and cuts the mouth crop from a second
+ * each frame by a similarity transform (to Talkie's reference face, or as the model package's
+ * `roi.alignment` says: `mean-face-alignment.ts`) and cuts the mouth crop from a second
  * decode of the video (memory stays at a batch of frames). A video with no face in any frame fails
  * with `no_face_detected`.
  */
@@ -97,6 +106,14 @@ export class MouthTracker {
     const o = this.options;
     if (!(o.detectEvery >= 1 && o.batchSize >= 1 && o.smoothingRadius >= 0 && o.maxSide >= 16 && o.crop.width >= 8 && o.crop.height >= 8)) {
       throw new Error('invalid tracker options');
+    }
+    if (o.alignment) {
+      const { spec } = o.alignment;
+      const points = models.manifest.landmarks.output.points;
+      const highest = Math.max(...spec.stable_points, spec.mouth_points.stop - 1);
+      if (highest >= points) {
+        throw new Error(`the ${spec.method} alignment uses landmark ${highest}: face package ${models.manifest.name} has ${points} points`);
+      }
     }
   }
 
@@ -221,22 +238,30 @@ export class MouthTracker {
 
     const filled = fillGaps(faces.map((f) => f?.points ?? null));
     if (!filled) throw new TalkieError('no_face_detected');
-    const smoothed = smoothSeries(filled, this.options.smoothingRadius);
-    const { crop } = this.options;
-    const spec = this.models.manifest.landmarks;
-    const transforms = smoothed.map((points) => alignToReference(points, spec, crop));
+    const { crop, alignment } = this.options;
+    const aligned: Omit<MeanFaceTransforms, 'origins'> & Partial<MeanFaceTransforms> = alignment
+      ? meanFaceTransforms(filled, alignment, crop)
+      : { transforms: this.alignToReference(filled), clamped: [] };
+    const { transforms, clamped, origins } = aligned;
+    const cropSize = crop.width * crop.height;
+    // an alignment reproduces a preparation whose pixels OpenCV made: they are made as OpenCV makes them
+    const toGrey = alignment ? rgbToGreyOpenCv : rgbToGrey;
+    const cut = (grey: Uint8Array, index: number) =>
+      origins
+        ? warpAffineGrey(grey, size.width, size.height, transforms[index], crop.width, crop.height, crops, index * cropSize, origins[index])
+        : warpGrey(grey, size.width, size.height, transforms[index], crop.width, crop.height, crops, index * cropSize);
 
     // Pass 2: decode again and cut each frame's crop as it comes. Smoothing needs later frames'
     // landmarks and a gap can last any length, so the crops wait for pass 1; decoding twice
     // (ffmpeg decodes about ten times faster than the tracker runs) keeps memory to a batch of
     // frames whatever the video's length, where keeping every frame would take ~390 MB for two
     // minutes at 480×270.
-    const crops = new Uint8Array(count * crop.width * crop.height);
+    const crops = new Uint8Array(count * cropSize);
     const grey = new Uint8Array(size.width * size.height);
     const again = await streamRgbFrames(file, decode, (rgb, index) => {
       if (index >= count) return;
-      rgbToGrey(rgb, grey);
-      warpGrey(grey, size.width, size.height, transforms[index], crop.width, crop.height, crops, index * crop.width * crop.height);
+      toGrey(rgb, grey);
+      cut(grey, index);
     });
     if (again !== count) throw new TalkieError('decode_failed', { message: 'The video decoded differently on a second pass.' });
     timings.total = (performance.now() - started) / 1000;
@@ -251,8 +276,16 @@ export class MouthTracker {
       crops,
       crop,
       count,
+      alignment: alignment?.spec.method ?? 'reference',
+      clamped,
       timings,
     };
+  }
+
+  /** Talkie's geometry: landmarks smoothed over `smoothingRadius`, each frame onto `REFERENCE_FACE`. */
+  private alignToReference(filled: Float32Array[]): Similarity[] {
+    const spec = this.models.manifest.landmarks;
+    return smoothSeries(filled, this.options.smoothingRadius).map((points) => alignToReference(points, spec, this.options.crop));
   }
 
   /**

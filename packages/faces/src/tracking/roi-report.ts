@@ -16,6 +16,10 @@ export interface RoiReport {
   source: { width: number; height: number };
   faces_found: number;
   crop: { width: number; height: number };
+  /** the crops' geometry: Talkie's reference face, or the lip package's `roi.alignment` method */
+  alignment: MouthTrack['alignment'];
+  /** frames whose crop centre was clamped where the alignment's own preparation would have refused the video */
+  crops_clamped: number[];
   per_frame: RoiFrame[];
 }
 
@@ -32,6 +36,8 @@ export function roiReport(track: MouthTrack, mouth: readonly number[]): RoiRepor
     source: { width: track.sourceWidth, height: track.sourceHeight },
     faces_found: track.faces.filter(Boolean).length,
     crop: track.crop,
+    alignment: track.alignment,
+    crops_clamped: track.clamped,
     per_frame: track.faces.map((face, index) => ({
       index,
       time_s: r2(index / track.fps),
