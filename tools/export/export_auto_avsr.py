@@ -362,11 +362,11 @@ def main(argv: list[str]) -> int:
     except ImportError:
         print("export_auto_avsr: PyTorch is not installed for this Python (Debian: apt-get install python3-torch; run it with /usr/bin/python3)", file=sys.stderr)
         return 1
-    from talkie_avsr.checkpoint import ImportError_
+    from talkie_avsr.checkpoint import CheckpointError
 
     try:
         report = import_package(args)
-    except (ImportFailure, ImportError_) as err:
+    except (ImportFailure, CheckpointError) as err:
         print(f"export_auto_avsr: {err}", file=sys.stderr)
         return 1
     arch = report["architecture"]

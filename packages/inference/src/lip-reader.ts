@@ -1,8 +1,8 @@
 import type { TranscriptResult } from '@talkie/contracts';
 import type { DecodedFrames } from '@talkie/media';
 import { forcedAlign, greedyDecode, logSoftmaxRows, prefixBeamSearch, type LogProbs } from './ctc';
-import type { EncoderFeatures } from './decoder-session';
-import { jointBeamSearch } from './joint-beam-search';
+import type { DecoderBeam, EncoderFeatures } from './decoder-session';
+import { jointBeamSearch, type AttentionStep } from './joint-beam-search';
 import type { ModelSession } from './model-session';
 import { normalizeFrames } from './preprocess';
 import { withoutControlTokens } from './sentencepiece';
@@ -95,10 +95,13 @@ export class LipReader {
     const { decoder: spec, decoding: defaults, output } = this.manifest;
     const decoder = this.model.decoder;
     if (!spec || !decoder || !features) throw new Error('joint decoding needs the encoder features and a decoder');
-    const beam = await decoder.begin(features);
-    return jointBeamSearch(ctc, (prefixes, parents) => beam.step(prefixes, parents), {
+    const ctcWeight = decoding.ctcWeight ?? defaults.ctc_weight ?? 1;
+    // at CTC weight 1 the search never asks the decoder: no memory projection either
+    let beam: DecoderBeam | undefined;
+    const attention: AttentionStep = async (prefixes, parents) => (beam ??= await decoder.begin(features)).step(prefixes, parents);
+    return jointBeamSearch(ctc, attention, {
       beamWidth: decoding.beamWidth,
-      ctcWeight: decoding.ctcWeight ?? defaults.ctc_weight ?? 1,
+      ctcWeight,
       lengthBonus: decoding.lengthBonus ?? defaults.length_bonus ?? 0,
       maxLengthRatio: decoding.maxLengthRatio ?? defaults.max_length_ratio ?? 0,
       blank: output.blank,

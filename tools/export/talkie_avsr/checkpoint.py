@@ -16,7 +16,7 @@ import torch
 from .model import ArchConfig, AutoAvsrVisual
 
 
-class ImportError_(Exception):
+class CheckpointError(Exception):
     """A problem the operator can fix: reported as one message, never as a traceback."""
 
 
@@ -38,31 +38,31 @@ RENAMES = (
 )
 WRAPPER_PREFIXES = ("model.", "module.")
 # Tensors of training-only parts a checkpoint may carry beside the visual model.
-IGNORED = re.compile(r"^(lm|criterion|ctc\.ctc_loss|aux_)\.|num_batches_tracked$")
+IGNORED = re.compile(r"^(lm|criterion)\.|num_batches_tracked$")
 
 
 def read_checkpoint(path: str, trust: bool) -> dict:
     """The tensors of `path`. Unpickling can run code, so only tensors and plain containers are
     accepted unless the operator vouches for the file (`trust`)."""
     if not os.path.isfile(path):
-        raise ImportError_(f"no checkpoint file at {path}")
+        raise CheckpointError(f"no checkpoint file at {path}")
     with open(path, "rb") as f:
         head = f.read(2)
     # torch.save writes a zip archive (PyTorch >= 1.6) or, before, a pickle (protocol 2+: 0x80)
     if not zipfile.is_zipfile(path) and head[:1] != b"\x80":
-        raise ImportError_(f"{path} is not a PyTorch checkpoint that can be read (neither torch.save's zip archive nor its legacy pickle)")
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint that can be read (neither torch.save's zip archive nor its legacy pickle)")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=not trust)
     except pickle.UnpicklingError as err:
         if trust:
-            raise ImportError_(f"{path} is not a PyTorch checkpoint that can be read: {_first_line(err)}") from err
+            raise CheckpointError(f"{path} is not a PyTorch checkpoint that can be read: {_first_line(err)}") from err
         reason = _first_line(err).split("WeightsUnpickler error:")[-1].strip()
-        raise ImportError_(
+        raise CheckpointError(
             f"{path} holds Python objects besides tensors ({reason[:160]}); unpickling them could run code. "
             "If you trust where the file came from, add --trust-checkpoint"
         ) from err
     except (RuntimeError, AttributeError, EOFError, ValueError, OSError) as err:
-        raise ImportError_(f"{path} is not a PyTorch checkpoint that can be read: {_first_line(err)}") from err
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint that can be read: {_first_line(err)}") from err
     return state_dict_of(obj, path)
 
 
@@ -78,7 +78,7 @@ def state_dict_of(obj, path: str = "checkpoint") -> dict:
             obj = obj[key]
             break
     if not isinstance(obj, dict) or not obj or not all(isinstance(k, str) for k in obj):
-        raise ImportError_(f"{path} holds no state dict (a mapping of tensor names to tensors)")
+        raise CheckpointError(f"{path} holds no state dict (a mapping of tensor names to tensors)")
     state = {k: v for k, v in obj.items() if torch.is_tensor(v)}
     for prefix in WRAPPER_PREFIXES:
         if state and all(k.startswith(prefix) for k in state):
@@ -100,7 +100,7 @@ def _count(state: dict, pattern: str) -> int:
 
 def _shape(state: dict, name: str, dim: int) -> int:
     if name not in state:
-        raise ImportError_(f"the checkpoint has no tensor {name}: it is not an Auto-AVSR visual model{_hint(state)}")
+        raise CheckpointError(f"the checkpoint has no tensor {name}: it is not an Auto-AVSR visual model{_hint(state)}")
     return int(state[name].shape[dim])
 
 
@@ -115,13 +115,13 @@ def read_model_config(path: str | None) -> tuple[dict, Decoding]:
     if not path:
         return {}, Decoding()
     if not os.path.isfile(path):
-        raise ImportError_(f"no config file at {path}")
+        raise CheckpointError(f"no config file at {path}")
     if path.endswith(".ini"):
         ini = configparser.ConfigParser()
         try:
             ini.read(path, encoding="utf-8")
         except configparser.Error as err:
-            raise ImportError_(f"{path} is not a readable .ini file: {err}") from err
+            raise CheckpointError(f"{path} is not a readable .ini file: {err}") from err
         decode = ini["decode"] if ini.has_section("decode") else {}
         decoding = Decoding(
             beam_width=int(decode["beam_size"]) if "beam_size" in decode else None,
@@ -134,18 +134,18 @@ def read_model_config(path: str | None) -> tuple[dict, Decoding]:
             return {}, decoding
         found = _resolve_beside(path, conf)
         if not found:
-            raise ImportError_(f"{path} names model_conf {conf}, which is neither beside it nor under the current folder")
+            raise CheckpointError(f"{path} names model_conf {conf}, which is neither beside it nor under the current folder")
         return read_model_config(found)[0], decoding
     try:
         with open(path, encoding="utf-8") as f:
             doc = json.load(f)
     except (OSError, json.JSONDecodeError) as err:
-        raise ImportError_(f"{path} is not readable JSON: {err}") from err
+        raise CheckpointError(f"{path} is not readable JSON: {err}") from err
     if isinstance(doc, list) and len(doc) == 3 and isinstance(doc[2], dict):
         return doc[2], Decoding()
     if isinstance(doc, dict):
         return doc, Decoding()
-    raise ImportError_(f"{path}: expected ESPnet's [idim, odim, {{args}}] or an object of model arguments")
+    raise CheckpointError(f"{path}: expected ESPnet's [idim, odim, {{args}}] or an object of model arguments")
 
 
 def _resolve_beside(ini_path: str, name: str) -> str | None:
@@ -167,12 +167,12 @@ def rel_pos_type_of(args: dict, override: str | None) -> tuple[str, str]:
     if "rel_pos_type" in args:
         kind = args["rel_pos_type"]
         if kind not in ("latest", "legacy"):
-            raise ImportError_(f"the config's rel_pos_type {kind!r} is neither latest nor legacy")
+            raise CheckpointError(f"the config's rel_pos_type {kind!r} is neither latest nor legacy")
         return kind, "the config's rel_pos_type"
     if layer == "rel_mha":
         return "legacy", "the config has rel_mha without rel_pos_type, which ESPnet reads as legacy"
     if args:
-        raise ImportError_("the config names no relative-position attention (transformer_encoder_attn_layer_type); this importer handles Conformer rel_mha models only")
+        raise CheckpointError("the config names no relative-position attention (transformer_encoder_attn_layer_type); this importer handles Conformer rel_mha models only")
     return "latest", "no config given, so Auto-AVSR's; --rel-pos-type legacy for a model trained with the legacy encoding"
 
 
@@ -183,10 +183,10 @@ def infer_config(state: dict, args: dict, rel_pos_type: str) -> ArchConfig:
     ddim = _shape(state, "decoder.embed.0.weight", 1)
     odim = _shape(state, "decoder.embed.0.weight", 0)
     if "ctc.ctc_lo.weight" in state and _shape(state, "ctc.ctc_lo.weight", 0) != odim:
-        raise ImportError_("the CTC head and the decoder have different vocabularies")
+        raise CheckpointError("the CTC head and the decoder have different vocabularies")
     dheads = int(args.get("dheads", args.get("aheads", aheads)))
     if ddim % dheads:
-        raise ImportError_(f"decoder width {ddim} does not divide into {dheads} heads; give dheads in --config")
+        raise CheckpointError(f"decoder width {ddim} does not divide into {dheads} heads; give dheads in --config")
     prelu = "frontend.frontend3D.2.weight" in state
     return ArchConfig(
         odim=odim,
@@ -225,6 +225,6 @@ def build_model(state: dict, config: ArchConfig) -> AutoAvsrVisual:
             if names:
                 shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
                 parts.append(f"{len(names)} tensor(s) {label}: {shown}")
-        raise ImportError_("the checkpoint does not fit the Auto-AVSR visual architecture; " + "; ".join(parts))
+        raise CheckpointError("the checkpoint does not fit the Auto-AVSR visual architecture; " + "; ".join(parts))
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in given.items()}, strict=False)
     return model.eval()
