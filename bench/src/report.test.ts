@@ -81,6 +81,11 @@ describe('ratio and targets', () => {
     expect(verdictOf([])).toBe('INFO');
     expect(verdictOf([ok], 'gateway did not start')).toBe('ERROR');
   });
+
+  it('says SKIP for a row that gave a reason not to measure, and ERROR still wins', () => {
+    expect(verdictOf([], undefined, 'no Python with PyTorch')).toBe('SKIP');
+    expect(verdictOf([], 'import failed', 'no Python with PyTorch')).toBe('ERROR');
+  });
 });
 
 describe('table formatting', () => {

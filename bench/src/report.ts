@@ -68,16 +68,20 @@ export interface Check {
   limit: number;
 }
 
-export type Verdict = 'PASS' | 'MISS' | 'INFO' | 'ERROR';
+export type Verdict = 'PASS' | 'MISS' | 'INFO' | 'SKIP' | 'ERROR';
 
 export function checkPasses(check: Check): boolean {
   if (check.value === null || !Number.isFinite(check.value)) return false;
   return check.op === '<=' ? check.value <= check.limit : check.value >= check.limit;
 }
 
-/** PASS when every check holds, MISS when one fails (an unmeasured value fails), INFO with no checks. */
-export function verdictOf(checks: readonly Check[], error?: string): Verdict {
+/**
+ * PASS when every check holds, MISS when one fails (an unmeasured value fails), INFO with no checks;
+ * SKIP when the row said why it could not measure here (e.g. no PyTorch), ERROR when it failed.
+ */
+export function verdictOf(checks: readonly Check[], error?: string, skipped?: string): Verdict {
   if (error) return 'ERROR';
+  if (skipped) return 'SKIP';
   if (checks.length === 0) return 'INFO';
   return checks.every(checkPasses) ? 'PASS' : 'MISS';
 }

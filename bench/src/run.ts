@@ -12,6 +12,7 @@ import { renderFixtureOf, renderTestClip } from './fixtures';
 import { commitInfo, machineInfo } from './machine';
 import { killAllNow, stopAll } from './procs';
 import { formatMarkdown, formatTable, verdictOf, type RowResult } from './report';
+import { avsrJointRow } from './rows/avsr-joint';
 import { e2eRow } from './rows/e2e';
 import { inferenceRow } from './rows/inference';
 import { ingestRow } from './rows/ingest';
@@ -24,7 +25,7 @@ import { throughputRow } from './rows/throughput';
 import type { BenchContext, RowSpec } from './rows/types';
 import { BENCH_DBS, redisUrl, ROOT } from './stack';
 
-const USAGE = `usage: npm run bench [-- --big] [-- --rows 1,4,5]
+const USAGE = `usage: npm run bench [-- --big] [-- --rows 1,4,5] [-- --avsr-prefix]
 
 Measures Talkie beside baselines run in the same process tree on this machine, prints a table and
 writes bench/results/latest.json (and latest.md). Uses Redis databases ${BENCH_DBS.join('–')} at
@@ -33,13 +34,15 @@ writes bench/results/latest.json (and latest.md). Uses Redis databases ${BENCH_D
   --rows LIST  run only these rows (comma-separated numbers)
   --providers LIST
                ONNX Runtime execution providers for row 6, as EXECUTION_PROVIDERS takes them
-               (default cpu; on a GPU node e.g. cuda or tensorrt,cuda)`;
+               (default cpu; on a GPU node e.g. cuda or tensorrt,cuda)
+  --avsr-prefix
+               row 10 also times the old whole-prefix decoder on the same search (~90 s more)`;
 
 /**
  * The order rows run in: the quiet, in-process ones first (nothing else running), then the ones
  * that start services. The table is printed in row order.
  */
-const ROWS: RowSpec[] = [preprocessRow, inferenceRow, mouthTrackingRow, queueRow, throughputRow, ingestRow, isolationRow, e2eRow, scaleOutRow];
+const ROWS: RowSpec[] = [preprocessRow, inferenceRow, mouthTrackingRow, avsrJointRow, queueRow, throughputRow, ingestRow, isolationRow, e2eRow, scaleOutRow];
 
 const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
 
@@ -95,7 +98,7 @@ function logTails(dir: string, lines = 15): string {
 
 async function main() {
   const { values } = parseArgs({
-    options: { big: { type: 'boolean', default: false }, rows: { type: 'string' }, providers: { type: 'string', default: 'cpu' }, help: { type: 'boolean', short: 'h' } },
+    options: { big: { type: 'boolean', default: false }, rows: { type: 'string' }, providers: { type: 'string', default: 'cpu' }, 'avsr-prefix': { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) {
     console.log(USAGE);
@@ -163,6 +166,7 @@ async function main() {
       clip: () => (clip ??= renderTestClip(ffmpeg.ffmpeg, path.join(fixtureDir, 'testsrc2-640x480-30fps-20s.mp4'))),
       big: values.big,
       providers,
+      avsrPrefix: values['avsr-prefix'],
       log,
     };
 
@@ -174,7 +178,7 @@ async function main() {
       let result: RowResult;
       try {
         const outcome = await spec.run(ctx);
-        result = { id: spec.id, name: spec.name, target: spec.target, ...outcome, verdict: verdictOf(outcome.checks), seconds: (performance.now() - t0) / 1000, load_1m_at_start: load };
+        result = { id: spec.id, name: spec.name, target: spec.target, ...outcome, verdict: verdictOf(outcome.checks, undefined, outcome.skipped), seconds: (performance.now() - t0) / 1000, load_1m_at_start: load };
       } catch (err) {
         const message = (err as Error).message;
         console.error(`row ${spec.id} failed: ${(err as Error).stack ?? message}\n${logTails(path.join(tmp, 'logs'))}`);
@@ -201,7 +205,7 @@ async function main() {
       commit: commit.commit,
       dirty_files: commit.dirty_files,
       machine: { ...machine, load_average_at_end: os.loadavg().map((l) => Math.round(l * 100) / 100) },
-      options: { big: values.big, rows: selected.map((r) => r.id), providers },
+      options: { big: values.big, avsr_prefix: values['avsr-prefix'], rows: selected.map((r) => r.id), providers },
       summary: results.map((r) => ({ id: r.id, name: r.name, ratio: r.ratio, ratio_of: r.ratioLabel, target: r.target, verdict: r.verdict })),
       rows: results,
     };

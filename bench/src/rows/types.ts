@@ -22,6 +22,8 @@ export interface BenchContext {
   big: boolean;
   /** --providers: ONNX Runtime execution providers for the inference row (default cpu) */
   providers: ExecutionProviderName[];
+  /** --avsr-prefix: row 10 also times the old whole-prefix decoder (~90 s) */
+  avsrPrefix: boolean;
   log(line: string): void;
 }
 
@@ -34,6 +36,8 @@ export interface RowOutcome {
   figures: Record<string, unknown>;
   baselineFigures: Record<string, unknown>;
   notes: string[];
+  /** set when the row could not run here for a reason that is no fault (e.g. no PyTorch): verdict SKIP */
+  skipped?: string;
 }
 
 export interface RowSpec {
