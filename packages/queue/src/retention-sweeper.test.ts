@@ -6,7 +6,7 @@ import { leaseRedisDb, type RedisDbLease } from '../../../test/support/redis-db'
 import { LocalStorage } from '@talkie/storage';
 import type { TranscriptResult } from '@talkie/contracts';
 import { JobStore } from './job-store';
-import { RetentionSweeper } from './retention-sweeper';
+import { RETENTION_LOCK_KEY, RetentionSweeper, type SweepReport } from './retention-sweeper';
 
 /** Real Redis (database 1) and real files; the clock is the test's. */
 
@@ -101,17 +101,28 @@ describe('RetentionSweeper', () => {
 
   it('lets only one replica sweep per interval (Redis lock)', async () => {
     const other = new RetentionSweeper({ redis, store, storage });
-    let swept = 0;
-    const stopA = sweeper.schedule(200, () => undefined, () => swept++);
-    const stopB = other.schedule(200, () => undefined, () => swept++);
     await store.create({ id: id(9), tenant: 'acme', upload_key: `uploads/${id(9)}` });
     await store.fail(id(9), { code: 'timeout', message: 'x' });
-    // Real clock in schedule(): make the record due now.
     await redis.zadd('talkie:jobs:expiry', Date.now() - 1, id(9));
-    await new Promise((r) => setTimeout(r, 700));
-    stopA();
-    stopB();
+    // two replicas' ticks of one interval, interleaved: the lock lets exactly one sweep
+    const reports = await Promise.all([sweeper.sweepIfFirst(200), other.sweepIfFirst(200), other.sweepIfFirst(200), sweeper.sweepIfFirst(200)]);
+    expect(reports.filter((r) => r !== undefined)).toEqual([{ records: 1, files: expect.any(Number) }]);
     expect(await store.get(id(9))).toBeNull();
-    expect(swept).toBe(1);
+  });
+
+  it('sweeps on its schedule once the last interval\'s lock has expired', async () => {
+    await store.create({ id: id(10), tenant: 'acme', upload_key: `uploads/${id(10)}` });
+    await store.fail(id(10), { code: 'timeout', message: 'x' });
+    await redis.zadd('talkie:jobs:expiry', Date.now() - 1, id(10));
+    await redis.del(RETENTION_LOCK_KEY);
+    // awaited, not slept on: the first tick that takes the lock reports the record it removed
+    const swept = new Promise<SweepReport>((resolve, reject) => {
+      const stop = sweeper.schedule(50, reject, (report) => {
+        stop();
+        resolve(report);
+      });
+    });
+    expect(await swept).toEqual({ records: 1, files: expect.any(Number) });
+    expect(await store.get(id(10))).toBeNull();
   });
 });

@@ -12,6 +12,8 @@ export interface SweepReport {
  * job no longer exists, and half-written uploads left by a crash. Redis key expiry and BullMQ's
  * `removeOnComplete` are lazy, so this runs on a schedule, and takes a clock so tests can move time.
  */
+export const RETENTION_LOCK_KEY = 'talkie:retention:lock';
+
 export class RetentionSweeper {
   constructor(
     private readonly deps: {
@@ -54,17 +56,20 @@ export class RetentionSweeper {
   }
 
   /**
-   * Runs `sweep` every `intervalMs` on whichever replica takes the lock first, so many gateways do
-   * not all sweep at once. Returns a stop function.
+   * One interval's sweep, run by whichever replica takes the lock first so that many gateways do
+   * not all sweep at once: the report where this one swept, undefined where another holds the lock.
    */
+  async sweepIfFirst(intervalMs: number): Promise<SweepReport | undefined> {
+    const token = `${process.pid}-${Date.now()}`;
+    const locked = await this.deps.redis.set(RETENTION_LOCK_KEY, token, 'PX', Math.max(1_000, intervalMs - 500), 'NX');
+    return locked ? this.sweep() : undefined;
+  }
+
+  /** Runs `sweepIfFirst` every `intervalMs`. Returns a stop function. */
   schedule(intervalMs: number, onError: (err: unknown) => void, onSwept?: (report: SweepReport) => void): () => void {
-    const lockKey = 'talkie:retention:lock';
     const tick = async () => {
-      const token = `${process.pid}-${Date.now()}`;
-      const locked = await this.deps.redis.set(lockKey, token, 'PX', Math.max(1_000, intervalMs - 500), 'NX');
-      if (!locked) return;
-      const report = await this.sweep();
-      if (report.records || report.files) onSwept?.(report);
+      const report = await this.sweepIfFirst(intervalMs);
+      if (report && (report.records || report.files)) onSwept?.(report);
     };
     const timer = setInterval(() => tick().catch(onError), intervalMs);
     timer.unref();

@@ -197,6 +197,15 @@ async function enqueue(url: string, options: { type?: WebhookEventType; tenant?:
 
 const attempts = (jobId: string) => deliveryLog.list(jobId);
 const settled = (list: DeliveryAttempt[]) => list.some((a) => a.outcome !== 'retrying');
+/**
+ * Until no attempt is left for a delivery: BullMQ removes a delivery's job when it is settled for
+ * good (removeOnComplete/removeOnFail) and keeps it, delayed, while a retry is due, so after this
+ * nothing more can reach a receiver. Awaited instead of a "nothing more arrives" sleep.
+ */
+async function untilNoAttemptLeft(...deliveries: string[]): Promise<void> {
+  for (const id of deliveries) await waitUntil(async () => (await queue.getJob(id)) === undefined, `no attempt left for delivery ${id}`);
+}
+
 async function waitSettled(jobId: string, timeoutMs = 15_000): Promise<DeliveryAttempt[]> {
   await waitUntil(async () => settled(await attempts(jobId)), `delivery of ${jobId} to settle`, timeoutMs);
   return attempts(jobId);
@@ -274,8 +283,9 @@ describe('webhook dispatcher (WEBHOOK_ALLOW_PRIVATE=true, compressed schedule)',
     expect(() => new Webhook(secretsSeen[0]).verify(body.replace(TRANSCRIPT_MARKER, 'TAMPERED'), headers as Record<string, string>)).toThrow();
 
     // the same terminal event reported again is not delivered twice
-    await enqueue(first.url('/hooks/talkie?source=e2e'), { jobId: firstDelivery.jobId });
-    await new Promise((r) => setTimeout(r, 800));
+    const again = await enqueue(first.url('/hooks/talkie?source=e2e'), { jobId: firstDelivery.jobId });
+    expect(again.deliveryId).toBe(firstDelivery.deliveryId);
+    await untilNoAttemptLeft(again.deliveryId);
     expect(first.requests).toHaveLength(1);
     expect(await attempts(firstDelivery.jobId)).toHaveLength(1);
   });
@@ -324,7 +334,7 @@ describe('webhook dispatcher (WEBHOOK_ALLOW_PRIVATE=true, compressed schedule)',
       expect(await waitSettled(gone.jobId)).toEqual([expect.objectContaining({ attempt: 1, outcome: 'endpoint_disabled', status_code: 410 })]);
       const next = await enqueue(r.url('/gone'), { type: 'job.failed' });
       expect(await waitSettled(next.jobId)).toEqual([expect.objectContaining({ attempt: 1, outcome: 'endpoint_disabled', event_type: 'job.failed' })]);
-      await new Promise((resolve) => setTimeout(resolve, SCHEDULE[0] * 2));
+      await untilNoAttemptLeft(gone.deliveryId, next.deliveryId);
       expect(r.requests).toHaveLength(1);
       expect(await attempts(gone.jobId)).toHaveLength(1);
       expect(await redis.smembers(disabledKey(tenant))).toHaveLength(1);
@@ -336,13 +346,13 @@ describe('webhook dispatcher (WEBHOOK_ALLOW_PRIVATE=true, compressed schedule)',
   it('other 4xx stop at once; 429 is retried', async () => {
     const r = await startReceiver((n) => (n === 0 ? 429 : 400));
     try {
-      const { jobId } = await enqueue(r.url('/strict'));
+      const { jobId, deliveryId } = await enqueue(r.url('/strict'));
       const list = await waitSettled(jobId);
       expect(list.map((a) => [a.outcome, a.status_code])).toEqual([
         ['retrying', 429],
         ['failed', 400],
       ]);
-      await new Promise((resolve) => setTimeout(resolve, SCHEDULE[1] * 1.5));
+      await untilNoAttemptLeft(deliveryId);
       expect(r.requests).toHaveLength(2);
     } finally {
       await r.close();
@@ -353,12 +363,12 @@ describe('webhook dispatcher (WEBHOOK_ALLOW_PRIVATE=true, compressed schedule)',
     const before = await deliveryLog.deadLetters();
     const r = await startReceiver(() => 503);
     try {
-      const { jobId } = await enqueue(r.url('/down'));
+      const { jobId, deliveryId } = await enqueue(r.url('/down'));
       const list = await waitSettled(jobId);
       expect(list.map((a) => a.outcome)).toEqual(['retrying', 'retrying', 'retrying', 'dead_letter']);
       expect(list.at(-1)).toMatchObject({ attempt: SCHEDULE.length + 1, status_code: 503 });
       await waitUntil(async () => (await deliveryLog.deadLetters()) === before + 1, 'the dead-letter count');
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await untilNoAttemptLeft(deliveryId);
       expect(await deliveryLog.deadLetters()).toBe(before + 1);
       expect(r.requests).toHaveLength(SCHEDULE.length + 1);
     } finally {
@@ -398,7 +408,7 @@ describe('webhook dispatcher without WEBHOOK_ALLOW_PRIVATE', () => {
         expect(await waitSettled(jobId)).toEqual([expect.objectContaining({ attempt: 1, outcome: 'refused', error: 'address not allowed' })]);
       }
       expect(await waitSettled(plain.jobId)).toEqual([expect.objectContaining({ attempt: 1, outcome: 'refused', error: 'url not allowed' })]);
-      await new Promise((resolve) => setTimeout(resolve, SCHEDULE[0] * 2));
+      await untilNoAttemptLeft(...[literal, named, mapped, plain].map((d) => d.deliveryId));
       expect(r.connections).toBe(0);
       for (const { jobId } of [literal, named, mapped, plain]) expect(await attempts(jobId)).toHaveLength(1);
     } finally {

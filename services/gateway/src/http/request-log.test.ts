@@ -4,15 +4,26 @@ import express from 'express';
 import { createLogger } from '@talkie/runtime';
 import { requestLog } from './request-log';
 
-/** Collects what the logger writes (pino writes one JSON line per call). */
+/**
+ * Collects what the logger writes (pino writes one JSON line per call); `lineCount(n)` resolves
+ * once n lines are in, so tests wait for the log lines themselves, not for a guessed delay (the
+ * "request completed" line is written on the response's finish, after the client has its answer).
+ */
 function capture() {
   const lines: Record<string, unknown>[] = [];
-  const stream = { write: (line: string) => void lines.push(JSON.parse(line)) };
-  return { lines, stream };
+  const waiting: { count: number; resolve: () => void }[] = [];
+  const stream = {
+    write: (line: string) => {
+      lines.push(JSON.parse(line));
+      for (const w of waiting.filter((w) => lines.length >= w.count)) w.resolve();
+    },
+  };
+  const lineCount = (count: number) => (lines.length >= count ? Promise.resolve() : new Promise<void>((resolve) => waiting.push({ count, resolve })));
+  return { lines, stream, lineCount };
 }
 
 async function serve(level: string) {
-  const { lines, stream } = capture();
+  const { lines, stream, lineCount } = capture();
   const logger = createLogger({ service: 'test', level }, stream);
   const app = express();
   app.use(requestLog(logger));
@@ -26,13 +37,11 @@ async function serve(level: string) {
   const server = http.createServer(app);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { lines, base, close: () => new Promise((r) => {
+  return { lines, lineCount, base, close: () => new Promise((r) => {
       server.close(r);
       server.closeAllConnections();
     }) };
 }
-
-const settle = () => new Promise((r) => setTimeout(r, 50));
 
 describe('requestLog', () => {
   it('logs 4xx at info and 5xx as errors, with id, method and path but never the query string', async () => {
@@ -42,7 +51,7 @@ describe('requestLog', () => {
       expect(ok.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
       await fetch(`${s.base}/bad?token=secret-in-query`, { headers: { 'x-request-id': 'client-id-1' } });
       await fetch(`${s.base}/boom`);
-      await settle();
+      await s.lineCount(3);
       const text = JSON.stringify(s.lines);
       expect(text).not.toContain('secret-in-query');
       // the 2xx is below info: not logged
@@ -66,7 +75,7 @@ describe('requestLog', () => {
       const hanging = await fetch(`${s.base}/hang`, { signal: controller.signal });
       expect(hanging.status).toBe(200);
       controller.abort();
-      await settle();
+      await s.lineCount(2);
       expect(s.lines.map((l) => [l.level, l.msg, (l.req as { path: string }).path])).toEqual([
         [20, 'request completed', '/ok'],
         [30, 'request aborted', '/hang'],
