@@ -6,7 +6,7 @@ import path from 'node:path';
 import jwt from 'jsonwebtoken';
 import { submit, waitForJob } from './support/client';
 import { fixture } from './support/fixtures';
-import { ROOT, startStack, type Stack } from './support/stack';
+import { ROOT, startStack, waitUntil, type Stack } from './support/stack';
 
 /**
  * Who may do what: two tenants × every job route × every kind of bad credential, against the real
@@ -32,11 +32,13 @@ describe('authorization matrix', () => {
   };
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
-  const runKeysCli = (...args: string[]) =>
-    spawnSync(process.execPath, [path.join(ROOT, 'services/gateway/dist/cli/keys.js'), ...args], {
+  const runCli = (cli: string, ...args: string[]) =>
+    spawnSync(process.execPath, [path.join(ROOT, `services/gateway/dist/cli/${cli}.js`), ...args], {
       env: { PATH: process.env.PATH ?? '', REDIS_URL: stack.redisUrl },
       encoding: 'utf8',
     });
+  const runKeysCli = (...args: string[]) => runCli('keys', ...args);
+  const runTokensCli = (...args: string[]) => runCli('tokens', ...args);
 
   beforeAll(async () => {
     rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -103,7 +105,12 @@ describe('authorization matrix', () => {
   ];
 
   const now = () => Math.floor(Date.now() / 1000);
-  const CREDENTIALS: Array<{ name: string; headers: (tenant: string, route: Route) => Record<string, string>; expect: (route: Route) => number }> = [
+  const DAY = 24 * 3600;
+  /** an RS256 token with exactly these times (iat left out when undefined: noTimestamp drops a given one too) */
+  const timed = (t: string, times: { iat?: number; exp: number }) =>
+    jwt.sign({ tenant: t, scope: ALL, sub: 'x', iss: ISSUER, aud: AUDIENCE, ...times }, rsa.privateKey, { algorithm: 'RS256', keyid: 'rsa-1', noTimestamp: times.iat === undefined });
+  // `code`: the 401's code when it is not `unauthorized`
+  const CREDENTIALS: Array<{ name: string; headers: (tenant: string, route: Route) => Record<string, string>; expect: (route: Route) => number; code?: string }> = [
     { name: 'no credentials', headers: () => ({}), expect: () => 401 },
     { name: 'a malformed token', headers: () => bearer('not.a.jwt'), expect: () => 401 },
     { name: 'alg none', headers: (t) => bearer(jwt.sign({ tenant: t, scope: ALL, iss: ISSUER, aud: AUDIENCE, sub: 'x', exp: now() + 600 }, '', { algorithm: 'none' })), expect: () => 401 },
@@ -123,6 +130,16 @@ describe('authorization matrix', () => {
     // a tenant no queue payload could carry: refused as a bad token (it once got a 503 on upload)
     { name: 'a tenant claim of 257 characters', headers: (t) => bearer(sign({ tenant: t.padEnd(257, '-') }, { subject: 'x' })), expect: () => 401 },
     { name: 'no tenant claim and a sub of 257 characters', headers: () => bearer(sign({}, { subject: 's'.repeat(257) })), expect: () => 401 },
+    // a malformed tenant claim is refused, never replaced by sub (which would be a tenant of its own)
+    { name: 'a tenant claim that is an array', headers: (t) => bearer(sign({ tenant: [t] }, { subject: t })), expect: () => 401 },
+    { name: 'a tenant claim that is an object', headers: (t) => bearer(sign({ tenant: { id: t } }, { subject: t })), expect: () => 401 },
+    { name: 'a tenant claim that is null', headers: (t) => bearer(sign({ tenant: null }, { subject: t })), expect: () => 401 },
+    // JWT_MAX_TTL_S (default 24 h): a lifetime past it, or none known, cannot be accepted
+    { name: 'a token whose exp is 100 years ahead', headers: (t) => bearer(timed(t, { iat: now(), exp: now() + 100 * 365 * DAY })), expect: () => 401, code: 'token_lifetime_exceeded' },
+    { name: 'a token living 24 h and 1 s', headers: (t) => bearer(timed(t, { iat: now(), exp: now() + DAY + 1 })), expect: () => 401, code: 'token_lifetime_exceeded' },
+    { name: 'a token without iat', headers: (t) => bearer(timed(t, { exp: now() + 600 })), expect: () => 401, code: 'token_lifetime_exceeded' },
+    { name: 'a token issued in the future', headers: (t) => bearer(timed(t, { iat: now() + 600, exp: now() + 1200 })), expect: () => 401 },
+    { name: 'a token living exactly 24 h', headers: (t) => bearer(timed(t, { iat: now(), exp: now() + DAY })), expect: (r) => r.ok },
     { name: 'a token without the scope', headers: (t, r) => bearer(sign({ tenant: t, scope: r.scope === 'jobs:read' ? 'jobs:write' : 'jobs:read' }, { subject: 'x' })), expect: () => 403 },
     { name: 'an API key without the scope', headers: (t, r) => (r.scope === 'jobs:read' ? bearer(sign({ tenant: t, scope: 'jobs:write' }, { subject: 'x' })) : { 'x-api-key': keys[`${t}-readonly`] }), expect: () => 403 },
     { name: 'a valid RS256 token', headers: (t) => bearer(sign({ tenant: t }, { subject: 'x' })), expect: (r) => r.ok },
@@ -137,7 +154,7 @@ describe('authorization matrix', () => {
         const res = await route.call(credential.headers(tenant, route), tenant);
         const body = (await res.json().catch(() => ({}))) as { error?: { code: string } };
         expect(res.status).toBe(credential.expect(route));
-        if (res.status === 401) expect(body.error?.code).toBe('unauthorized');
+        if (res.status === 401) expect(body.error?.code).toBe(credential.code ?? 'unauthorized');
         if (res.status === 403) expect(body.error?.code).toBe('forbidden');
       });
     }
@@ -187,6 +204,42 @@ describe('authorization matrix', () => {
     // the secret is everything after `tk_<id>_`; base64url may itself contain `_`
     for (const key of Object.values(keys)) expect(stored).not.toContain(key.split('_').slice(2).join('_'));
   });
+
+  it('revokes tokens issued before now with npm run tokens, per sub or tenant: 401 token_revoked even for a cached token; later tokens work', async () => {
+    const get = async (token: string) => {
+      const res = await fetch(`${stack.baseUrl}/v1/jobs`, { headers: bearer(token) });
+      return { status: res.status, code: ((await res.json()) as { error?: { code: string } }).error?.code };
+    };
+    // a tenant of its own, so the revocations touch no other test
+    const peter = sign({ tenant: 'initech' }, { subject: 'peter' });
+    const milton = sign({ tenant: 'initech' }, { subject: 'milton' });
+    expect(await get(peter)).toEqual({ status: 200, code: undefined }); // now in the verified-token cache
+    expect(runTokensCli('revoke').status).toBe(2); // neither --sub nor --tenant
+    expect(runTokensCli('revoke', '--sub', 'peter', '--before', '2999-01-01T00:00:00Z').status).toBe(2); // no future times
+
+    const revoked = runTokensCli('revoke', '--sub', 'peter');
+    expect([revoked.status, revoked.stderr]).toEqual([0, expect.stringContaining('sub peter: tokens issued before')]);
+    // every gateway sees it within its revocation cache (5 s)
+    await waitUntil(async () => (await get(peter)).status === 401, 'the revocation to reach the gateway', 15_000);
+    expect(await get(peter)).toEqual({ status: 401, code: 'token_revoked' });
+    expect(await get(milton)).toEqual({ status: 200, code: undefined });
+    // a token issued after the revocation (from the next second) works
+    await new Promise((r) => setTimeout(r, 1_100));
+    expect(await get(sign({ tenant: 'initech' }, { subject: 'peter' }))).toEqual({ status: 200, code: undefined });
+
+    expect(runTokensCli('revoke', '--tenant', 'initech').status).toBe(0);
+    await waitUntil(async () => (await get(milton)).status === 401, 'the tenant revocation', 15_000);
+    expect(await get(milton)).toEqual({ status: 401, code: 'token_revoked' });
+    // other tenants are untouched, and API keys are revoked their own way
+    expect((await fetch(`${stack.baseUrl}/v1/jobs`, { headers: bearer(sign({ tenant: 'globex' }, { subject: 'milton' })) })).status).toBe(200);
+
+    const list = runTokensCli('list');
+    expect(list.stdout).toMatch(/^sub\tpeter\t\d{4}-.*Z$/m);
+    expect(list.stdout).toMatch(/^tenant\tinitech\t\d{4}-.*Z$/m);
+    expect(runTokensCli('clear', '--tenant', 'initech').status).toBe(0);
+    expect(runTokensCli('clear', '--tenant', 'initech').status).toBe(1);
+    await waitUntil(async () => (await get(milton)).status === 200, 'the lifted revocation', 15_000);
+  }, 60_000);
 
   it('DELETE cancels a queued job or deletes a finished one, for its owner only', async () => {
     const owner = bearer(sign({ tenant: 'acme' }, { subject: 'x' }));

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { JobResource } from '@talkie/contracts';
 import { getJob, submit as submitFile, waitForJob } from './support/client';
 import { fixture } from './support/fixtures';
-import { startLlmServer, type LlmAnswer, type LlmRequest, type LlmServer } from './support/llm-server';
+import { ANSWERS, startLlmServer, type LlmAnswer, type LlmRequest, type LlmServer } from './support/llm-server';
 import { redisValues } from './support/redis-db';
 import { startStack, waitUntil, type Stack } from './support/stack';
 import { createWebhookSecret, listDeliveries, startReceiver, type Receiver } from './support/webhook-receiver';
@@ -35,6 +35,12 @@ function answer(req: LlmRequest): LlmAnswer {
       return req.attempt < 2 ? { status: 500 } : json('Server error.');
     case 'ALWAYS DOWN':
       return { status: 500 };
+    case 'OTHER KEYS': // the schema's corrected_text beside other key names, and the same JSON to the plain prompt
+      return ANSWERS.otherKeys('Other keys.', [{ from: 'OTHER', to: 'Other' }]);
+    case 'JSON AGAIN': // JSON of another shape to the schema request, then JSON with the text to the plain prompt
+      return req.mode === 'json_schema' ? ANSWERS.json({ list_of_changes: [], text: 'Json again.' }) : ANSWERS.fenced({ list_of_changes: [], corrected_text: 'Json again.' });
+    case 'ONLY JSON': // JSON without a corrected_text, whatever it is asked
+      return ANSWERS.json({ list_of_changes: [{ from: 'ONLY', to: 'Only' }], text: 'Only json.' });
     default:
       return json(req.transcript.toLowerCase());
   }
@@ -124,6 +130,23 @@ describe('LLM transcript correction (postprocess service, loopback OpenAI-compat
     expect(llm.requestsFor('GOOD MORNING').map((r) => r.mode)).toEqual(['json_schema', 'plain']);
   }, 180_000);
 
+  it("takes a JSON answer's corrected_text whatever its other keys, unwraps JSON from the plain prompt, and never stores JSON as the text", async () => {
+    const [otherKeys, jsonAgain, onlyJson] = await Promise.all(['OTHER KEYS', 'JSON AGAIN', 'ONLY JSON'].map(async (text) => finished((await submit(text, { correct: 'true' })).body.id)));
+    expect(otherKeys.result?.corrected_text).toBe('Other keys.');
+    expect(otherKeys.correction).toEqual({ status: 'completed', model: 'test-model' });
+    expect(llm.requestsFor('OTHER KEYS').map((r) => r.mode)).toEqual(['json_schema']);
+
+    expect(jsonAgain.result?.corrected_text).toBe('Json again.');
+    expect(llm.requestsFor('JSON AGAIN').map((r) => r.mode)).toEqual(['json_schema', 'plain']);
+
+    expect(onlyJson.status).toBe('completed');
+    expect(onlyJson.result?.text).toBe('ONLY JSON');
+    expect(onlyJson.result).not.toHaveProperty('corrected_text');
+    expect(onlyJson.correction).toEqual({ status: 'failed', reason: 'invalid_output', model: 'test-model' });
+    expect(await resultAs(onlyJson.id, 'txt')).toBe('ONLY JSON\n');
+    for (const job of [otherKeys, jsonAgain, onlyJson]) expect(job.result?.corrected_text ?? '').not.toMatch(/[{}]/);
+  }, 180_000);
+
   it('retries 500s; when they never stop, the job still completes with the raw text and correction failed (llm_error)', async () => {
     const retried = await finished((await submit('SERVER ERROR', { correct: 'true' })).body.id);
     expect(retried.result?.corrected_text).toBe('Server error.');
@@ -188,9 +211,10 @@ describe('LLM transcript correction (postprocess service, loopback OpenAI-compat
     const metrics = await (await fetch(`http://127.0.0.1:${stack.workerPorts.at(-1)}/metrics`)).text();
     const count = (status: string, reason: string) =>
       Number(new RegExp(`^talkie_postprocess_corrections_total\\{[^}]*status="${status}",reason="${reason}"[^}]*\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? 0);
-    // HELLO WORLD, SLOW START, GOOD MORNING, SERVER ERROR, TENANT DEFAULT; ALWAYS DOWN; NOBODY HOME
-    expect([count('completed', ''), count('failed', 'llm_error'), count('failed', 'unreachable')]).toEqual([5, 1, 1]);
-    expect(metrics).toMatch(/^talkie_postprocess_llm_request_duration_seconds_count\{[^}]*mode="plain"[^}]*outcome="ok"[^}]*\} 1$/m);
+    // HELLO WORLD, SLOW START, GOOD MORNING, OTHER KEYS, JSON AGAIN, SERVER ERROR, TENANT DEFAULT; ONLY JSON; ALWAYS DOWN; NOBODY HOME
+    expect([count('completed', ''), count('failed', 'invalid_output'), count('failed', 'llm_error'), count('failed', 'unreachable')]).toEqual([7, 1, 1, 1]);
+    // the plain prompt: GOOD MORNING, JSON AGAIN, ONLY JSON
+    expect(metrics).toMatch(/^talkie_postprocess_llm_request_duration_seconds_count\{[^}]*mode="plain"[^}]*outcome="ok"[^}]*\} 3$/m);
   });
 });
 

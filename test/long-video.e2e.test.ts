@@ -2,6 +2,7 @@ import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { QueueEvents } from 'bullmq';
 import { timeline } from '@talkie/demo-model';
+import { createVideoProber, resolveFfmpeg } from '@talkie/media';
 import { getJob, submit, waitForJob } from './support/client';
 import { fixture } from './support/fixtures';
 import { redisValues } from './support/redis-db';
@@ -152,6 +153,29 @@ describe('long videos: cancel and failure reach every chunk', () => {
   }, 180_000);
 });
 
+/** The JSON (pino) lines of these services' log files; the rest (stderr text, if any) is left out. */
+async function workerLogLines(stack: Stack, services: string[]): Promise<Record<string, unknown>[]> {
+  const text = (await Promise.all(services.map((w) => readFile(stack.logFile(w), 'utf8')))).join('\n');
+  return text.split('\n').flatMap((line) => {
+    if (!line.startsWith('{')) return [];
+    try {
+      return [JSON.parse(line) as Record<string, unknown>];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/**
+ * A log line that says a job stalled or ran twice: a message or error naming a stall (the word
+ * itself, not e.g. "installed" in the start-up note of a machine without talkie-probe), or the
+ * processors' "no longer wanted" skip of a job that another worker already took over or ended.
+ */
+function tellsOfAStall(line: Record<string, unknown>): boolean {
+  const said = [line.msg, line.err].filter((v): v is string => typeof v === 'string');
+  return said.some((text) => /\bstall(ed|s)?\b/i.test(text) || /no longer wanted/.test(text));
+}
+
 /**
  * The worker's event loop stays free while a job computes: inference and CTC decoding run in the
  * inference thread, so BullMQ keeps renewing the job's lock. Here the lock lasts 1 s and beam search
@@ -184,9 +208,9 @@ describe('long jobs are never marked stalled', () => {
       // give a late stalled check the chance to fire: two more of its intervals
       await new Promise((r) => setTimeout(r, 1_000));
       expect(stalled).toEqual([]);
-      const logs = (await Promise.all(['worker-1', 'worker-2'].map((w) => readFile(stack.logFile(w), 'utf8')))).join('\n');
-      expect(logs.match(/"msg":"job completed"/g)).toHaveLength(1);
-      expect(logs).not.toMatch(/no longer wanted|stalled/);
+      const lines = await workerLogLines(stack, ['worker-1', 'worker-2']);
+      expect(lines.filter((l) => l.msg === 'job completed')).toHaveLength(1);
+      expect(lines.filter(tellsOfAStall)).toEqual([]);
       const ctc = await Promise.all(
         stack.workerPorts.map(async (port) => Number(/^talkie_worker_stage_duration_seconds_sum\{[^}]*stage="ctc"[^}]*\} (\S+)$/m.exec(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())?.[1] ?? 0)),
       );
@@ -195,4 +219,24 @@ describe('long jobs are never marked stalled', () => {
       await events.close();
     }
   }, 240_000);
+});
+
+/**
+ * Regression: the check above once matched /stalled/ anywhere in the workers' logs, and so failed on
+ * every machine without talkie-probe built (no libavformat-dev: only the README's two commands
+ * run), whose workers say at start that it is built "where cc and libavformat-dev are installed".
+ */
+describe('reading worker logs for stalls', () => {
+  it('does not take the start-up note of a machine without talkie-probe for a stall, and still sees a stall', async () => {
+    const notes: string[] = [];
+    const prober = await createVideoProber({ binaries: { ...(await resolveFfmpeg()), source: 'system' }, mode: 'auto', residentPath: '/nonexistent/talkie-probe', log: (_level, message) => void notes.push(message) });
+    await prober.close();
+    expect(notes.join('\n')).toMatch(/installed/); // (or this would hold of nothing)
+    expect(notes.map((msg) => ({ level: 30, msg })).filter(tellsOfAStall)).toEqual([]);
+
+    expect(tellsOfAStall({ msg: 'could not record stalled failure', err: 'x' })).toBe(true);
+    expect(tellsOfAStall({ msg: 'worker error', err: 'job 7 stalled more than allowable limit' })).toBe(true);
+    expect(tellsOfAStall({ msg: 'job no longer wanted: skipping' })).toBe(true);
+    expect(tellsOfAStall({ msg: 'job completed', frames: 1600 })).toBe(false);
+  });
 });

@@ -39,6 +39,26 @@ export interface LlmServer {
   close(): Promise<void>;
 }
 
+type Change = { from: string; to: string };
+
+/**
+ * Answer shapes seen from real OpenAI-compatible servers and models, for `answer` functions: the
+ * schema followed; the schema's `corrected_text` beside other key names (`list_of_changes`: a
+ * server that does not enforce `strict`); JSON in a Markdown code fence; JSON after a sentence;
+ * a `corrected_text` that is itself an encoded answer; JSON of another shape altogether; broken
+ * JSON; plain text.
+ */
+export const ANSWERS = {
+  schema: (corrected_text: string, changes: Change[] = []): LlmAnswer => ({ content: JSON.stringify({ corrected_text, changes }) }),
+  otherKeys: (corrected_text: string, changes: Change[] = []): LlmAnswer => ({ content: JSON.stringify({ list_of_changes: changes, corrected_text }) }),
+  fenced: (value: unknown): LlmAnswer => ({ content: `\`\`\`json\n${JSON.stringify(value, null, 2)}\n\`\`\`` }),
+  afterPreamble: (value: unknown): LlmAnswer => ({ content: `Here is the corrected transcript:\n${JSON.stringify(value)}` }),
+  doubleEncoded: (corrected_text: string): LlmAnswer => ({ content: JSON.stringify({ corrected_text: JSON.stringify({ corrected_text, changes: [] }), changes: [] }) }),
+  json: (value: unknown): LlmAnswer => ({ content: JSON.stringify(value) }),
+  broken: (corrected_text: string): LlmAnswer => ({ content: `{"corrected_text": "${corrected_text.slice(0, Math.ceil(corrected_text.length / 2))}` }),
+  text: (content: string): LlmAnswer => ({ content }),
+};
+
 export const completion = (content: string, model = 'test-model') => ({
   id: 'chatcmpl-test',
   object: 'chat.completion',

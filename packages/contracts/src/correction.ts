@@ -39,7 +39,7 @@ export type CorrectionChange = z.infer<typeof CorrectionChange>;
 export const Correction = z.object({
   status: CorrectionStatus,
   reason: CorrectionReason.optional(),
-  /** the edits, when the LLM listed them (absent when the plain-prompt fallback was used) */
+  /** the edits, when the LLM listed them (absent when it did not, e.g. a plain-text answer to the fallback prompt) */
   changes: z.array(CorrectionChange).optional(),
   /** the LLM model that made the correction */
   model: z.string().optional(),

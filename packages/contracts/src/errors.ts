@@ -8,6 +8,10 @@ import { z } from 'zod';
 export const ERROR_CATALOGUE = {
   // request errors (gateway)
   unauthorized: { status: 401, message: 'Missing or invalid credentials.' },
+  // Both only for a token whose signature, issuer and audience checked out: they tell its holder to
+  // get a new one, and tell someone without the key nothing.
+  token_lifetime_exceeded: { status: 401, message: 'The token lifetime exceeds the maximum (exp minus iat; iat is required).' },
+  token_revoked: { status: 401, message: 'The token has been revoked; get a new one.' },
   forbidden: { status: 403, message: 'The credentials lack the permission for this action.' },
   not_found: { status: 404, message: 'No such resource.' },
   route_not_found: { status: 404, message: 'No such route.' },

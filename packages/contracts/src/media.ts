@@ -15,7 +15,10 @@ export const VideoProbe = z.object({
   codec: z.string(),
   video_streams: z.number().int().nonnegative(),
   streams: z.number().int().nonnegative(),
-  /** frames in the first video stream when the container says (0 when unknown) */
+  /**
+   * frames in the first video stream: the container's count, or where it keeps none (Matroska,
+   * WebM) the declared duration × the higher of its frame rates; 0 when neither is known
+   */
   frames: z.number().int().nonnegative(),
 });
 export type VideoProbe = z.infer<typeof VideoProbe>;

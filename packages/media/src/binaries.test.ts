@@ -5,7 +5,7 @@
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { checkFfmpegVersion, ffmpegVersion, resolveFfmpeg } from './binaries';
+import { checkFfmpegVersion, ffmpegVersion, resolveCheckedFfmpeg, resolveFfmpeg } from './binaries';
 
 let dir: string;
 
@@ -96,5 +96,41 @@ describe('resolveFfmpeg + checkFfmpegVersion', () => {
     const binaries = await resolveFfmpeg({ FFMPEG_PATH: '/usr/bin/ffmpeg', FFPROBE_PATH: '/usr/bin/ffprobe' });
     expect(binaries.major).toBeGreaterThanOrEqual(5);
     expect(checkFfmpegVersion(binaries, 5, false)).toEqual({ level: 'ok', message: expect.stringContaining(binaries.version) });
+  });
+});
+
+/** The one start-up gate both the gateway (which probes uploads) and the worker (which decodes them) run. */
+describe('resolveCheckedFfmpeg (the start-up gate of the gateway and the worker)', () => {
+  const warnings = () => {
+    const seen: Array<[string, Record<string, unknown> | undefined]> = [];
+    return { seen, warn: (message: string, fields?: Record<string, unknown>) => void seen.push([message, fields]) };
+  };
+
+  it('refuses a stand-in ffmpeg 4.4.2, naming it, the minimum and the override', async () => {
+    const old = standIn('ffmpeg-4.4.2-gate', 'ffmpeg version 4.4.2 Copyright (c) 2000-2021 the FFmpeg developers');
+    const { seen, warn } = warnings();
+    const refusal = await resolveCheckedFfmpeg({ env: { FFMPEG_PATH: old, FFPROBE_PATH: old }, minMajor: 5, allowOld: false, warn }).then(
+      () => undefined,
+      (err: Error) => err.message,
+    );
+    expect(refusal).toContain(`ffmpeg 4.4.2 (${old}) is older than the minimum major version 5 (FFMPEG_MIN_MAJOR)`);
+    expect(refusal).toContain('set FFMPEG_ALLOW_OLD=true');
+    expect(seen).toEqual([]);
+  });
+
+  it('lets it through with FFMPEG_ALLOW_OLD, warning once with the version and the minimum', async () => {
+    const old = standIn('ffmpeg-4.4.2-allowed', 'ffmpeg version 4.4.2 Copyright (c) 2000-2021 the FFmpeg developers');
+    const { seen, warn } = warnings();
+    const binaries = await resolveCheckedFfmpeg({ env: { FFMPEG_PATH: old, FFPROBE_PATH: old }, minMajor: 5, allowOld: true, warn });
+    expect(binaries).toMatchObject({ ffmpeg: old, ffprobe: old, version: '4.4.2', major: 4 });
+    expect(seen).toEqual([[expect.stringMatching(/running it anyway because FFMPEG_ALLOW_OLD=true/), { ffmpeg: '4.4.2', min_major: 5 }]]);
+  });
+
+  it('follows the configured minimum, and passes the real ffmpeg without a word', async () => {
+    const env = { FFMPEG_PATH: '/usr/bin/ffmpeg', FFPROBE_PATH: '/usr/bin/ffprobe' };
+    const { seen, warn } = warnings();
+    await expect(resolveCheckedFfmpeg({ env, minMajor: 99, allowOld: false, warn })).rejects.toThrow(/is older than the minimum major version 99/);
+    expect((await resolveCheckedFfmpeg({ env, minMajor: 5, allowOld: false, warn })).major).toBeGreaterThanOrEqual(5);
+    expect(seen).toEqual([]);
   });
 });

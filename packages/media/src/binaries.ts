@@ -141,3 +141,29 @@ export function checkFfmpegVersion(
       'to run this build anyway, set FFMPEG_ALLOW_OLD=true (not recommended).',
   };
 }
+
+export interface FfmpegGateOptions {
+  /** FFMPEG_MIN_MAJOR */
+  minMajor: number;
+  /** FFMPEG_ALLOW_OLD */
+  allowOld: boolean;
+  env?: NodeJS.ProcessEnv;
+  /** where the warnings go (the service's logger), with fields for structured logs */
+  warn: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+/**
+ * What every service that runs ffmpeg or ffprobe on uploads does at start, the gateway (which
+ * probes them) as much as the worker (which decodes them): find the binaries (`resolveFfmpeg`)
+ * and apply the version policy (`checkFfmpegVersion`). Throws the refusal, for the service to
+ * print and exit non-zero; warns about an npm-shipped build and about an old one let through by
+ * `allowOld`.
+ */
+export async function resolveCheckedFfmpeg(options: FfmpegGateOptions): Promise<FfmpegBinaries> {
+  const binaries = await resolveFfmpeg(options.env ?? process.env, { minMajor: options.minMajor });
+  if (binaries.warning) options.warn(binaries.warning);
+  const gate = checkFfmpegVersion(binaries, options.minMajor, options.allowOld);
+  if (gate.level === 'error') throw new Error(gate.message);
+  if (gate.level === 'warning') options.warn(gate.message, { ffmpeg: binaries.version, min_major: options.minMajor });
+  return binaries;
+}

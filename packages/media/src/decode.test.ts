@@ -5,8 +5,10 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ErrorCode } from '@talkie/contracts';
 import { resolveFfmpeg, type FfmpegBinaries } from './binaries';
-import { buildVideoFilter, decodeFrames, type DecodedFrames, type DecodeOptions } from './decode';
-import { rejection } from './media.testing';
+import { buildVideoFilter, decodeFrames, withSourceFrameLimit, type DecodedFrames, type DecodeOptions } from './decode';
+import { encodeTestVideo, rejection, withDeclaredDuration } from './media.testing';
+import { probeVideo } from './probe';
+import { checkProbe, DEFAULT_MEDIA_LIMITS } from './probe-policy';
 
 /**
  * Every test decodes videos made here with the real ffmpeg, from grey frames rendered in Node and
@@ -272,6 +274,94 @@ describe('decodeFrames', () => {
   }, 10_000);
 });
 
+
+/**
+ * The decoder's own frame limit, on the frames the source gives it: resampling to the model's rate
+ * means the output cap (maxFrames) cannot see them, and the probe's count can be wrong or missing
+ * (a Matroska header's duration lies, no duration at all, a variable rate that rises after the
+ * part the probe read). Small files at high declared rates, against a cap of 1,000.
+ */
+describe('maxSourceFrames (the source-frame cap)', () => {
+  const CAP = 1000;
+  const limits = { ...DEFAULT_MEDIA_LIMITS, maxFrames: CAP };
+  /** the test videos below are 64×48: the whole frame, scaled down */
+  const small = (overrides: Partial<DecodeOptions>) => options({ roi: { mode: 'full', width: 32, height: 24 }, ...overrides });
+  let highRate: string;
+  beforeAll(() => {
+    highRate = path.join(dir, '1000fps-3s.mkv');
+    encodeTestVideo(bins.ffmpeg, highRate, { fps: 1000, seconds: 3 });
+  });
+
+  it('adds a counting branch that changes no byte of the output', async () => {
+    expect(withSourceFrameLimit('fps=25,format=gray', 1000)).toBe(
+      'split[talkie_frames][talkie_count];[talkie_count]trim=start_frame=1000:end_frame=1001,showinfo@talkie_source_frame_limit,nullsink;[talkie_frames]fps=25,format=gray',
+    );
+    for (const roi of [options().roi, { mode: 'full', width: 44, height: 36 } as const]) {
+      const plain = await decodeFrames(video, options({ roi }));
+      const capped = await decodeFrames(video, options({ roi, maxSourceFrames: SOURCE_FRAMES }));
+      expect(capped.count).toBe(plain.count);
+      expect(Buffer.from(capped.pixels).equals(Buffer.from(plain.pixels))).toBe(true);
+    }
+  });
+
+  it('decodes a source of exactly maxSourceFrames frames, and fails one frame more with too_many_frames', async () => {
+    expect((await decodeFrames(video, options({ maxSourceFrames: SOURCE_FRAMES }))).count).toBe(50);
+    const err = await rejection(decodeFrames(video, options({ maxSourceFrames: SOURCE_FRAMES - 1 })));
+    expect(err.code).toBe<ErrorCode>('too_many_frames');
+    expect(err.retryable).toBe(false);
+    expect(err.message).toBe('The video has more frames than allowed.');
+  });
+
+  it('fails 1000 fps × 3 s (75 frames out at 25 fps, far under maxFrames) with too_many_frames, and passes it under a cap of 3,000', async () => {
+    const err = await rejection(decodeFrames(highRate, small({ maxSourceFrames: CAP })));
+    expect(err.code).toBe<ErrorCode>('too_many_frames');
+    expect((await decodeFrames(highRate, small({ maxSourceFrames: 3000 }))).count).toBe(75);
+  });
+
+  it('stops a Matroska file whose header says 1 s of its 20 s early, though the probe passes it', async () => {
+    const real = path.join(dir, '1000fps-20s.mkv');
+    encodeTestVideo(bins.ffmpeg, real, { fps: 1000, seconds: 20 });
+    const lying = path.join(dir, '1000fps-20s-says-1s.mkv');
+    await writeFile(lying, withDeclaredDuration(await readFile(real), 1));
+    const probe = await probeVideo(lying, { ffprobe: bins.ffprobe });
+    expect(probe).toMatchObject({ duration_s: 1, frames: 1000 });
+    expect(() => checkProbe(probe, limits)).not.toThrow();
+
+    let most = 0;
+    const err = await rejection(decodeFrames(lying, small({ maxSourceFrames: CAP, progressEveryFrames: 1, onFrames: (n) => (most = n) })));
+    expect(err.code).toBe<ErrorCode>('too_many_frames');
+    // killed about 1 s in: nowhere near the 500 frames of the whole 20 s at 25 fps
+    expect(most).toBeLessThan(100);
+  });
+
+  it('stops a Matroska file with no duration (written through a pipe) that the probe reads as 0 frames', async () => {
+    const piped = path.join(dir, '1000fps-3s-piped.mkv');
+    encodeTestVideo(bins.ffmpeg, piped, { fps: 1000, seconds: 3, piped: true });
+    const probe = await probeVideo(piped, { ffprobe: bins.ffprobe });
+    expect(probe).toMatchObject({ duration_s: 0, frames: 0 });
+    expect(() => checkProbe(probe, limits)).not.toThrow();
+    expect((await rejection(decodeFrames(piped, small({ maxSourceFrames: CAP })))).code).toBe<ErrorCode>('too_many_frames');
+  });
+
+  it('stops a variable-rate file whose burst comes after the part the probe reads', async () => {
+    // 50 frames 0.2 s apart (10 s), then 2,950 frames 1 ms apart: the probe sees 5 fps
+    const burst = path.join(dir, 'vfr-burst.mkv');
+    encodeTestVideo(bins.ffmpeg, burst, { fps: 1000, seconds: 3, setpts: 'if(lt(N,50),N*0.2,10+(N-50)*0.001)/TB' });
+    const probe = await probeVideo(burst, { ffprobe: bins.ffprobe });
+    expect(probe.frames).toBeLessThan(CAP);
+    expect(() => checkProbe(probe, limits)).not.toThrow();
+    expect((await rejection(decodeFrames(burst, small({ maxSourceFrames: CAP })))).code).toBe<ErrorCode>('too_many_frames');
+  });
+
+  it("counts a window's frames from its start, not the frames decoded from the keyframe before it", async () => {
+    // one keyframe at 0: seeking to 8 s decodes 200 frames that the window then drops
+    const gop = path.join(dir, '25fps-10s-one-keyframe.mp4');
+    execFileSync(bins.ffmpeg, ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=s=64x48:r=25', '-t', '10', '-c:v', 'libx264', '-g', '1000', '-pix_fmt', 'yuv420p', gop]);
+    const windowed = await decodeFrames(gop, small({ window: { startS: 8 }, maxSourceFrames: 50 }));
+    expect(windowed.count).toBe(50);
+    expect((await rejection(decodeFrames(gop, small({ window: { startS: 8 }, maxSourceFrames: 49 })))).code).toBe<ErrorCode>('too_many_frames');
+  });
+});
 
 describe('warmUpFfmpeg', () => {
   /** decode.ts with a fluent-ffmpeg of its own, whose capability cache starts empty */

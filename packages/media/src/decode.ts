@@ -18,6 +18,14 @@ export interface DecodeOptions {
   roi: RoiFilter;
   /** decoding stops with `video_too_long` past this many output frames (bounds memory) */
   maxFrames: number;
+  /**
+   * decoding stops with `too_many_frames` once the source has given the filters more than this
+   * many frames (bounds CPU). The output cap cannot: the video is resampled to `fps` first, so
+   * 110 s at 1000 fps is under 3,000 frames out for 110,000 decoded. What the probe estimated
+   * does not bind this; it counts the frames ffmpeg really decodes (after a window's seek).
+   * Unset: no cap.
+   */
+  maxSourceFrames?: number;
   timeoutMs: number;
   signal?: AbortSignal;
   /** called with the number of frames decoded so far, at most every `progressEveryFrames` */
@@ -65,10 +73,28 @@ export function buildVideoFilter(fps: number, roi: RoiFilter): string {
   return steps.join(',');
 }
 
+/** The instance name of the filter that reports the first source frame past `maxSourceFrames`. */
+const SOURCE_LIMIT_FILTER = 'showinfo@talkie_source_frame_limit';
+/** Its report of that frame on ffmpeg's stderr: `[showinfo@talkie_source_frame_limit @ 0x…] n: …` */
+const SOURCE_LIMIT_HIT = /\[showinfo@talkie_source_frame_limit @ [^\]]*\] n:/;
+
+/**
+ * `filter` with a counting branch beside it: `split` hands every source frame (references, not
+ * copies) to `filter` and to a `trim` that lets through only the frame after the first
+ * `maxSourceFrames`, which `showinfo` then reports on stderr; the decoder stops when it sees that.
+ * `trim`, `showinfo` and `nullsink` take any pixel format, so the branch changes neither where
+ * the filters convert nor a byte of the output (the tests check both pipelines).
+ */
+export function withSourceFrameLimit(filter: string, maxSourceFrames: number): string {
+  const limit = Math.floor(maxSourceFrames);
+  if (!(limit >= 0 && Number.isSafeInteger(limit))) throw new TalkieError('decode_failed', { message: 'Invalid source frame limit.' });
+  return `split[talkie_frames][talkie_count];[talkie_count]trim=start_frame=${limit}:end_frame=${limit + 1},${SOURCE_LIMIT_FILTER},nullsink;[talkie_frames]${filter}`;
+}
+
 /**
  * Decodes the first video stream of a local file to grey frames at `fps`, cropped to the ROI.
- * ffmpeg runs without a shell, reads local files only, and is killed on timeout, abort, or when
- * the output passes `maxFrames`.
+ * ffmpeg runs without a shell, reads local files only, and is killed on timeout, abort, when the
+ * output passes `maxFrames` or the source passes `maxSourceFrames`.
  */
 export function decodeFrames(file: string, options: DecodeOptions): Promise<DecodedFrames> {
   const { width, height } = options.roi;
@@ -89,7 +115,7 @@ export function decodeFrames(file: string, options: DecodeOptions): Promise<Deco
   });
 }
 
-export interface RgbStreamOptions extends Pick<DecodeOptions, 'ffmpeg' | 'fps' | 'maxFrames' | 'timeoutMs' | 'signal' | 'window'> {
+export interface RgbStreamOptions extends Pick<DecodeOptions, 'ffmpeg' | 'fps' | 'maxFrames' | 'maxSourceFrames' | 'timeoutMs' | 'signal' | 'window'> {
   /** output size in pixels (see `boundedFrameSize`) */
   width: number;
   height: number;
@@ -158,16 +184,19 @@ interface RawDecodeSpec {
 
 /**
  * Runs ffmpeg to raw frames of one pixel format and hands its output on; resolves with the number
- * of whole frames. No shell, local files only, killed on timeout, abort or past `maxFrames`.
+ * of whole frames. No shell, local files only, killed on timeout, abort, past `maxFrames` or past
+ * `maxSourceFrames`.
  */
 function runRawDecode(
   file: string,
-  options: Pick<DecodeOptions, 'ffmpeg' | 'maxFrames' | 'timeoutMs' | 'signal' | 'onFrames' | 'progressEveryFrames' | 'window' | 'threads'>,
+  options: Pick<DecodeOptions, 'ffmpeg' | 'maxFrames' | 'maxSourceFrames' | 'timeoutMs' | 'signal' | 'onFrames' | 'progressEveryFrames' | 'window' | 'threads'>,
   spec: RawDecodeSpec,
 ): Promise<number> {
   const { frameBytes } = spec;
   const maxBytes = options.maxFrames * frameBytes;
   const progressEvery = options.progressEveryFrames ?? 25;
+  const sourceCap = options.maxSourceFrames !== undefined && Number.isFinite(options.maxSourceFrames);
+  const filter = sourceCap ? withSourceFrameLimit(spec.filter, options.maxSourceFrames!) : spec.filter;
 
   return new Promise<number>((resolve, reject) => {
     let bytes = 0;
@@ -178,7 +207,15 @@ function runRawDecode(
 
     const command = ffmpeg(file)
       .setFfmpegPath(options.ffmpeg)
-      .inputOptions(['-nostdin', '-protocol_whitelist', 'file', '-format_whitelist', spec.demuxers.join(','), ...windowArgs(options.window), ...threadArgs(options.threads)])
+      .inputOptions([
+        '-nostdin',
+        // the source-frame cap reads showinfo's report, logged at the info level (ffmpeg's default)
+        ...(sourceCap ? ['-loglevel', 'info'] : []),
+        '-protocol_whitelist', 'file',
+        '-format_whitelist', spec.demuxers.join(','),
+        ...windowArgs(options.window),
+        ...threadArgs(options.threads),
+      ])
       .outputOptions([
         '-map', '0:v:0',
         '-an', '-sn', '-dn',
@@ -189,7 +226,7 @@ function runRawDecode(
         // 60 writes instead of 250 for a 10-s clip of 88×88 frames, so this process wakes up to read
         // a quarter as often while ffmpeg decodes beside it
         '-flush_packets', '0',
-        '-vf', spec.filter,
+        '-vf', filter,
         '-pix_fmt', spec.pixFmt,
         '-f', 'rawvideo',
       ]);
@@ -241,6 +278,11 @@ function runRawDecode(
       finish(err);
     });
     command.on('end', () => finish());
+    if (sourceCap) {
+      command.on('stderr', (line: string) => {
+        if (SOURCE_LIMIT_HIT.test(line)) stop(new TalkieError('too_many_frames'));
+      });
+    }
 
     const output = command.pipe() as PassThrough;
     const outputEnded = new Promise<void>((resolveEnd) => {

@@ -8,15 +8,24 @@ export interface MediaLimits {
   maxStreams: number;
   /** largest frame, in pixels (width × height) */
   maxFramePixels: number;
-  /** most frames the container may declare */
+  /**
+   * most frames the first video stream may have: the container's count, or its duration × frame
+   * rate where it keeps no count (see `frameCountOf`); workers also stop a decode past it
+   */
   maxFrames: number;
 }
+
+/**
+ * The source frame rate the default limits allow for (120 s × 120 fps = 14,400 frames): where a
+ * worker bounds the frames of part of a video (a long video's window), this many per second.
+ */
+export const MAX_SOURCE_FPS = 120;
 
 export const DEFAULT_MEDIA_LIMITS: MediaLimits = {
   maxDurationS: 120,
   maxStreams: 8,
   maxFramePixels: 3840 * 2160,
-  maxFrames: 120 * 120,
+  maxFrames: 120 * MAX_SOURCE_FPS,
 };
 
 /** Throws the catalogue error for the first limit a probed file breaks. */

@@ -56,6 +56,30 @@ export interface ProbeFields {
   video?: Pick<NonNullable<FfprobeJson['streams']>[number], 'codec_name' | 'width' | 'height' | 'avg_frame_rate' | 'r_frame_rate' | 'duration' | 'nb_frames'>;
 }
 
+/** A duration as ffprobe prints it ("10.000000", "N/A", absent): seconds, or NaN when unknown. */
+const seconds = (value: string | undefined): number => (value === undefined || value === '' ? NaN : Number(value));
+
+/**
+ * The video stream's frame count: the container's own count where it keeps one (MP4/MOV's sample
+ * table, AVI's index), else an estimate of the longest declared duration (container or stream)
+ * times the higher of `r_frame_rate` and `avg_frame_rate`. Matroska/WebM keep no count (ffprobe
+ * prints `nb_frames=N/A`), and reading 0 there let any number of frames through `MAX_FRAMES`.
+ * Both rates come from the packets the probe read and the duration from the header, so a file can
+ * still hold more than this says (a variable rate that rises later, a header that lies about the
+ * duration, no duration at all): the decoder's own source-frame cap (`maxSourceFrames` in
+ * decode.ts) is what bounds those. 0 when neither a count nor a duration and a rate are known.
+ */
+export function frameCountOf(fields: ProbeFields): number {
+  const video = fields.video;
+  const counted = Number(video?.nb_frames);
+  if (Number.isFinite(counted) && counted > 0) return Math.floor(counted);
+  const durations = [seconds(fields.duration), seconds(video?.duration)].filter((d) => Number.isFinite(d) && d > 0);
+  const rate = Math.max(parseRate(video?.r_frame_rate), parseRate(video?.avg_frame_rate));
+  if (!durations.length || !(Number.isFinite(rate) && rate > 0)) return 0;
+  // a hair under each whole frame, so that 3.000000 s × 25 fps is 75 frames, not 76
+  return Math.max(0, Math.ceil(Math.max(...durations) * rate - 1e-6));
+}
+
 /** The one reading of probe fields into a VideoProbe, whichever prober produced them. */
 export function videoProbeOf(fields: ProbeFields): VideoProbe {
   const video = fields.video;
@@ -70,7 +94,7 @@ export function videoProbeOf(fields: ProbeFields): VideoProbe {
     codec: video.codec_name ?? 'unknown',
     video_streams: fields.video_streams,
     streams: fields.streams,
-    frames: Number(video.nb_frames) || 0,
+    frames: frameCountOf(fields),
   };
 }
 

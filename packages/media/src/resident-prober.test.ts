@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { TalkieError, type ErrorCode } from '@talkie/contracts';
@@ -8,7 +8,7 @@ import { resolveFfmpeg, type FfmpegBinaries } from './binaries';
 import { probeVideo } from './probe';
 import { ProberUnavailableError, ResidentProber } from './resident-prober';
 import { createVideoProber, residentProberPath, type VideoProber } from './video-prober';
-import { rejection } from './media.testing';
+import { encodeTestVideo, rejection, withDeclaredDuration } from './media.testing';
 
 /*
  * The resident prober (native/talkie-probe.c, compiled by `npm run build` where cc and
@@ -71,6 +71,28 @@ describeBuilt('ResidentProber', () => {
     const [resident, reference] = await Promise.all([prober.probe(file), probeVideo(file, { ffprobe: bins.ffprobe })]);
     expect(resident).toEqual(reference);
     expect(resident.width).toBeGreaterThan(0);
+  });
+
+  // Matroska/WebM keep no frame count: both probers must give the same estimate, or the limit
+  // would hold under one and not the other (frameCountOf in probe.ts).
+  it('estimates the frames of Matroska and WebM files without a count exactly as the ffprobe path does', async () => {
+    const files: Array<[string, number]> = [];
+    for (const ext of ['mkv', 'webm']) {
+      const file = path.join(dir, `1000fps-3s.${ext}`);
+      encodeTestVideo(bins.ffmpeg, file, { fps: 1000, seconds: 3 });
+      files.push([file, 3000]);
+    }
+    const lying = path.join(dir, '1000fps-3s-says-1s.mkv');
+    await writeFile(lying, withDeclaredDuration(await readFile(files[0][0]), 1));
+    files.push([lying, 1000]);
+    const piped = path.join(dir, '1000fps-3s-piped.mkv');
+    encodeTestVideo(bins.ffmpeg, piped, { fps: 1000, seconds: 3, piped: true });
+    files.push([piped, 0]);
+    for (const [file, frames] of files) {
+      const [resident, reference] = await Promise.all([prober.probe(file), probeVideo(file, { ffprobe: bins.ffprobe })]);
+      expect([path.basename(file), resident.frames]).toEqual([path.basename(file), frames]);
+      expect(resident).toEqual(reference);
+    }
   });
 
   it('answers many probes at once, each with its own file', async () => {

@@ -70,6 +70,17 @@ describe('streamRgbFrames', () => {
     await expect(streamRgbFrames(source, options({ maxFrames: 5 }), () => undefined)).rejects.toMatchObject({ code: 'video_too_long' });
   });
 
+  it('rejects with too_many_frames past maxSourceFrames (the mouth tracker\'s decode), and hands over the same frames at it', async () => {
+    await expect(streamRgbFrames(source, options({ maxSourceFrames: FRAMES - 1 }), () => undefined)).rejects.toMatchObject({ code: 'too_many_frames' });
+    const frames = async (extra: object) => {
+      const seen: Buffer[] = [];
+      await streamRgbFrames(source, options({ fps: 10, width: 32, height: 32, ...extra }), (rgb) => void seen.push(Buffer.from(rgb)));
+      return Buffer.concat(seen);
+    };
+    // letterboxed and resampled: the counting branch changes none of it
+    expect((await frames({ maxSourceFrames: FRAMES })).equals(await frames({}))).toBe(true);
+  });
+
   it('refuses demuxers outside the allow-list unless asked for', async () => {
     const mpg = path.join(tmp, 'clip.mpg');
     execFileSync(bins.ffmpeg, ['-v', 'error', '-y', '-i', source, '-c:v', 'mpeg1video', '-q:v', '2', '-f', 'mpeg', mpg]);

@@ -14,6 +14,16 @@ describe('gateway configuration', () => {
     expect(config.MAX_DURATION_S).toBe(120);
   });
 
+  it('bounds token lifetimes by default: JWT_MAX_TTL_S 24 h (what npm run token issues), at most 30 days; no tenant claim named', () => {
+    const config = loadGatewayConfig({ JWT_SECRET: SECRET });
+    expect(config.JWT_MAX_TTL_S).toBe(86_400);
+    expect(config.JWT_TENANT_CLAIM).toBeUndefined();
+    expect(loadGatewayConfig({ JWT_SECRET: SECRET, JWT_MAX_TTL_S: '900' }).JWT_MAX_TTL_S).toBe(900);
+    expect(loadGatewayConfig({ JWT_SECRET: SECRET, JWT_MAX_TTL_S: String(30 * 86_400) }).JWT_MAX_TTL_S).toBe(30 * 86_400);
+    expect(loadGatewayConfig({ JWT_SECRET: SECRET, JWT_TENANT_CLAIM: 'https://talkie.example/tenant' }).JWT_TENANT_CLAIM).toBe('https://talkie.example/tenant');
+    expect(loadGatewayConfig({ JWT_SECRET: SECRET, JWT_TENANT_CLAIM: 'sub' }).JWT_TENANT_CLAIM).toBe('sub');
+  });
+
   it.each([
     [{ CORS_ORIGINS: '*' }, 'CORS_ORIGINS'],
     [{ CORS_ORIGINS: 'https://ok.example,https://bad.example/path' }, 'CORS_ORIGINS'],
@@ -23,6 +33,12 @@ describe('gateway configuration', () => {
     [{ JWT_SECRET: 'short' }, 'JWT_SECRET'],
     [{ JWKS_URL: 'https://id.example/jwks.json' }, 'JWT_SECRET'], // two kinds of key at once
     [{ PORT: 'eighty' }, 'PORT'],
+    [{ JWT_MAX_TTL_S: String(30 * 86_400 + 1) }, 'JWT_MAX_TTL_S'], // past 30 days: unbounded in practice
+    [{ JWT_MAX_TTL_S: '0' }, 'JWT_MAX_TTL_S'], // no "off"
+    [{ JWT_MAX_TTL_S: '24h' }, 'JWT_MAX_TTL_S'],
+    [{ JWT_TENANT_CLAIM: 'org id' }, 'JWT_TENANT_CLAIM'],
+    [{ JWT_TENANT_CLAIM: 'exp' }, 'JWT_TENANT_CLAIM'],
+    [{ JWT_TENANT_CLAIM: 'scope' }, 'JWT_TENANT_CLAIM'],
   ])('refuses %j, naming %s', (env, key) => {
     expect(() => loadGatewayConfig({ JWT_SECRET: SECRET, ...env })).toThrow(ConfigError);
     expect(() => loadGatewayConfig({ JWT_SECRET: SECRET, ...env })).toThrow(key);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { envBoolean, envInt, LogLevel, parseEnv } from '@talkie/runtime';
 import { PROBER_MODES } from '@talkie/media';
+import { JWT_MAX_TTL_DEFAULT_S, JWT_MAX_TTL_LIMIT_S, JwtTenantClaimName } from '@talkie/contracts';
 
 const list = (value: string | undefined) => (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 
@@ -69,6 +70,16 @@ export const GatewayEnv = z
     JWT_AUDIENCE: z.string().optional(),
     /** clock skew tolerated on exp/nbf, in seconds */
     JWT_CLOCK_TOLERANCE_S: envInt(30, { min: 0, max: 300 }),
+    /**
+     * longest accepted token lifetime, `exp − iat`, in seconds; `iat` is required (default 24 h,
+     * what `npm run token` issues; at most 30 days). Bounds what a stolen, unrevoked token is worth.
+     */
+    JWT_MAX_TTL_S: envInt(JWT_MAX_TTL_DEFAULT_S, { min: 60, max: JWT_MAX_TTL_LIMIT_S }),
+    /**
+     * the only claim that sets a token's tenant (e.g. `tenant`, `org_id`); unset: the `tenant`
+     * claim, else `sub` for tokens without one (so subjects and tenants share one namespace)
+     */
+    JWT_TENANT_CLAIM: JwtTenantClaimName.optional(),
     /** browser origins allowed to call the API (comma-separated); none by default */
     CORS_ORIGINS: Origins,
     TRUST_PROXY: TrustProxy,
@@ -94,6 +105,13 @@ export const GatewayEnv = z
      * file, when it is built for this ffmpeg; else ffprobe), `resident` (insist), `ffprobe`
      */
     PROBER: z.enum(PROBER_MODES).default('auto'),
+    /**
+     * oldest ffmpeg major version the gateway starts with, as the worker: ffprobe (or talkie-probe,
+     * its libavformat) parses every untrusted upload. Git snapshot builds count as older.
+     */
+    FFMPEG_MIN_MAJOR: envInt(5, { min: 1, max: 99 }),
+    /** explicit override: start with an ffmpeg older than FFMPEG_MIN_MAJOR anyway (logged as a warning) */
+    FFMPEG_ALLOW_OLD: envBoolean(false),
     /** how long finished jobs and their results are kept, in seconds (default 24 h) */
     RESULT_TTL_S: envInt(24 * 3600, { min: 60 }),
     /** longest time one request may take, in ms (uploads included) */

@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createVideoProber, resolveFfmpeg } from '@talkie/media';
+import { createVideoProber, resolveCheckedFfmpeg } from '@talkie/media';
 import { QUEUES } from '@talkie/contracts';
 import { createChunkQueue, createPostprocessQueue, createRedis, createTranscribeQueue, warnIfEvicting, JobStore, ProbeMemo, RetentionSweeper, toJobResource, waitForRedis } from '@talkie/queue';
 import { createWebhookQueue, DeliveryLog, publishTerminalEvents, validateWebhookUrl, WebhookSecretStore } from '@talkie/webhooks';
@@ -9,6 +9,7 @@ import { createStorage } from '@talkie/storage';
 import { createApp } from './app';
 import { ApiKeyStore } from './auth/api-keys';
 import { JwtVerifier } from './auth/jwt-verifier';
+import { TokenRevocations } from './auth/token-revocations';
 import { loadGatewayConfig } from './config';
 import { IdempotencyStore } from './idempotency/idempotency-store';
 import { GatewayMetrics } from './observability/gateway-metrics';
@@ -18,6 +19,14 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 async function main() {
   const config = loadGatewayConfig();
   const logger = createLogger({ service: 'gateway', level: config.LOG_LEVEL });
+  // Each upload's container is checked before it is queued (headers only, in a child process): with
+  // the worker's version gate, applied first, before anything is connected or served.
+  const ffmpeg = await resolveCheckedFfmpeg({
+    minMajor: config.FFMPEG_MIN_MAJOR,
+    allowOld: config.FFMPEG_ALLOW_OLD,
+    warn: (message, fields) => logger.warn(fields ?? {}, message),
+  });
+  logger.info({ ffprobe: ffmpeg.ffprobe, ffmpeg: ffmpeg.version, source: ffmpeg.source }, `ffprobe found: ffmpeg ${ffmpeg.version}`);
   // Auto-pipelining sends the commands of concurrent requests (rate-limit counters, job reads) in
   // one write: fewer syscalls and round trips under load, no change for a lone request.
   const redis = createRedis(config.REDIS_URL, 'producer', { enableAutoPipelining: true });
@@ -34,10 +43,6 @@ async function main() {
   // A job canceled here becomes terminal here, so this process queues its webhook.
   const store = new JobStore(redis, config.RESULT_TTL_S * 1000).onTerminal(publishTerminalEvents(webhookQueue, toJobResource));
   const deliveryLog = new DeliveryLog(redis, { ttlMs: config.RESULT_TTL_S * 1000 });
-  // Each upload's container is checked before it is queued (headers only, in a child process).
-  const ffmpeg = await resolveFfmpeg();
-  if (ffmpeg.warning) logger.warn(ffmpeg.warning);
-  logger.info({ ffprobe: ffmpeg.ffprobe, ffmpeg: ffmpeg.version, source: ffmpeg.source }, `ffprobe found: ffmpeg ${ffmpeg.version}`);
   const prober = await createVideoProber({ binaries: ffmpeg, mode: config.PROBER, timeoutMs: config.PROBE_TIMEOUT_MS, log: (level, message) => logger[level](message) });
 
   const jwt =
@@ -49,6 +54,10 @@ async function main() {
           issuer: config.JWT_ISSUER,
           audience: config.JWT_AUDIENCE,
           clockToleranceS: config.JWT_CLOCK_TOLERANCE_S,
+          maxTtlS: config.JWT_MAX_TTL_S,
+          tenantClaim: config.JWT_TENANT_CLAIM,
+          // `npm run tokens -- revoke`: read on every request, remembered for 5 s
+          revocations: new TokenRevocations(redis),
         })
       : undefined;
 
@@ -130,7 +139,12 @@ async function main() {
       host: config.HOST,
       port,
       storage: storage.description,
-      auth: { jwt: config.JWT_SECRET ? 'HS256' : config.JWT_PUBLIC_KEY ? 'public key' : config.JWKS_URL ? 'JWKS' : 'off', api_keys: config.API_KEYS_ENABLED },
+      auth: {
+        jwt: config.JWT_SECRET ? 'HS256' : config.JWT_PUBLIC_KEY ? 'public key' : config.JWKS_URL ? 'JWKS' : 'off',
+        jwt_max_ttl_s: config.JWT_MAX_TTL_S,
+        jwt_tenant_claim: config.JWT_TENANT_CLAIM ?? 'tenant, else sub',
+        api_keys: config.API_KEYS_ENABLED,
+      },
       cors_origins: config.CORS_ORIGINS.length,
       trust_proxy: config.TRUST_PROXY,
     },

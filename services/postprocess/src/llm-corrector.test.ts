@@ -1,5 +1,5 @@
 import { freePort } from '../../../test/support/stack';
-import { startLlmServer, type LlmServer } from '../../../test/support/llm-server';
+import { ANSWERS, startLlmServer, type LlmServer } from '../../../test/support/llm-server';
 import { ANSWER_JSON_SCHEMA, LlmCorrector } from './llm-corrector';
 
 /** Against a real OpenAI-compatible HTTP server on loopback (test/support/llm-server.ts). */
@@ -66,6 +66,56 @@ describe('LlmCorrector', () => {
     await expect(corrector().correct('FINE')).resolves.toEqual({ correction: { status: 'failed', reason: 'invalid_output', model: 'test-model' } });
     llm.answer = () => ({ content: 'X'.repeat(5_000) }); // a runaway answer in both forms
     await expect(corrector().correct('FINE')).resolves.toMatchObject({ correction: { status: 'failed', reason: 'invalid_output' } });
+  });
+
+  it('takes corrected_text from a JSON answer with other key names (list_of_changes), without the fallback', async () => {
+    llm.answer = () => ANSWERS.otherKeys('Good evening.', [{ from: 'GOOD', to: 'Good' }]);
+    await expect(corrector().correct('GOOD EVENING')).resolves.toEqual({
+      correction: { status: 'completed', model: 'test-model' }, // changes under another name are not the edits list: left out
+      correctedText: 'Good evening.',
+      mode: 'json_schema',
+    });
+    expect(llm.requests.map((r) => r.mode)).toEqual(['json_schema']);
+    // the schema's keys with changes that are no list of edits: the text still counts
+    llm.answer = () => ANSWERS.json({ corrected_text: 'See you.', changes: 'two words' });
+    await expect(corrector().correct('SEE YOU')).resolves.toEqual({ correction: { status: 'completed', model: 'test-model' }, correctedText: 'See you.', mode: 'json_schema' });
+    // fenced, or encoded twice
+    llm.answer = () => ANSWERS.fenced({ corrected_text: 'Fenced.', changes: [{ from: 'FENCED', to: 'Fenced.' }] });
+    await expect(corrector().correct('FENCED')).resolves.toMatchObject({ correction: { changes: [{ from: 'FENCED', to: 'Fenced.' }] }, correctedText: 'Fenced.', mode: 'json_schema' });
+    llm.answer = () => ANSWERS.doubleEncoded('Twice.');
+    await expect(corrector().correct('TWICE')).resolves.toMatchObject({ correctedText: 'Twice.', mode: 'json_schema' });
+  });
+
+  it('unwraps JSON in the plain answer (bare, fenced, after a sentence) to its corrected_text', async () => {
+    for (const [raw, plainAnswer] of [
+      ['PLAIN BARE', ANSWERS.otherKeys('Plain bare.')],
+      ['PLAIN FENCED', ANSWERS.fenced({ list_of_changes: [], corrected_text: 'Plain fenced.' })],
+      ['PLAIN PREAMBLE', ANSWERS.afterPreamble({ corrected_text: 'Plain preamble.' })],
+    ] as const) {
+      // the schema request gets JSON of another shape: the fallback is asked, and answers JSON again
+      llm.answer = (r) => (r.mode === 'json_schema' ? ANSWERS.json({ list_of_changes: [], text: 'x' }) : plainAnswer);
+      const out = await corrector().correct(raw);
+      expect(out).toMatchObject({ correction: { status: 'completed' }, mode: 'plain' });
+      expect(out.correctedText).toBe(`${raw[0]}${raw.slice(1).toLowerCase()}.`);
+    }
+  });
+
+  it('never stores JSON as the corrected text: JSON without a usable corrected_text fails invalid_output', async () => {
+    const cases = [
+      ANSWERS.json({ list_of_changes: [{ from: 'A', to: 'B' }], text: 'Not the key.' }),
+      ANSWERS.json({ corrected_text: ['an', 'array'] }),
+      ANSWERS.json({ corrected_text: '' }),
+      ANSWERS.json(['Just a list.']),
+      ANSWERS.fenced({ answer: 'Fenced other shape.' }),
+      ANSWERS.broken('Broken off.'),
+      ANSWERS.afterPreamble({ text: 'Preamble other shape.' }),
+      ANSWERS.json({ corrected_text: JSON.stringify({ corrected_text: JSON.stringify({ corrected_text: 'Too deep.' }) }) }),
+    ];
+    for (const [i, plainAnswer] of cases.entries()) {
+      llm.answer = (r) => (r.mode === 'json_schema' ? ANSWERS.json({ list_of_changes: [] }) : plainAnswer);
+      const out = await corrector().correct(`CASE ${i}`);
+      expect([i, out]).toEqual([i, { correction: { status: 'failed', reason: 'invalid_output', model: 'test-model' } }]);
+    }
   });
 
   it('retries a 500 and a slow answer (timeout), then succeeds', async () => {

@@ -87,40 +87,42 @@ export class LlmCorrector {
     if (!raw.trim()) return { correction: { status: 'skipped', reason: 'empty_transcript' } };
     try {
       const answer = await this.structured(raw);
-      return { correction: { status: 'completed', changes: answer.changes, model }, correctedText: answer.corrected_text, mode: 'json_schema' };
+      return { correction: { status: 'completed', ...(answer.changes ? { changes: answer.changes } : {}), model }, correctedText: answer.text, mode: 'json_schema' };
     } catch (err) {
       // Only an answer we could not use (or a server refusing response_format) earns the fallback:
       // after a timeout or an outage, asking again in another form would only double the wait.
       if (!(err instanceof UnusableAnswer) && !isFormatRefusal(err)) return { correction: { status: 'failed', reason: reasonOf(err), model } };
     }
     try {
-      const text = await this.plain(raw);
-      return { correction: { status: 'completed', model }, correctedText: text, mode: 'plain' };
+      const answer = await this.plain(raw);
+      return { correction: { status: 'completed', ...(answer.changes ? { changes: answer.changes } : {}), model }, correctedText: answer.text, mode: 'plain' };
     } catch (err) {
       return { correction: { status: 'failed', reason: reasonOf(err), model } };
     }
   }
 
-  private async structured(raw: string): Promise<CorrectionAnswer> {
+  /**
+   * The JSON-schema answer. Servers that ignore or half-follow the schema are common (the answer
+   * comes back under other key names, in a code fence, without `changes`): a usable
+   * `corrected_text` is taken whatever else the object holds, and `changes` only when it is a
+   * list of edits. Anything else earns the plain fallback.
+   */
+  private async structured(raw: string): Promise<{ text: string; changes?: CorrectionChange[] }> {
     const content = await this.call('json_schema', raw, {
       response_format: { type: 'json_schema', json_schema: { name: 'transcript_correction', strict: true, schema: ANSWER_JSON_SCHEMA } },
     });
-    let json: unknown;
-    try {
-      json = JSON.parse(content);
-    } catch {
-      throw new UnusableAnswer('not JSON');
-    }
-    const parsed = CorrectionAnswer.safeParse(json);
-    if (!parsed.success) throw new UnusableAnswer('not the schema');
-    return {
-      corrected_text: checkedText(parsed.data.corrected_text, raw),
-      changes: parsed.data.changes.slice(0, MAX_CHANGES).filter((c) => c.from !== c.to),
-    };
+    const json = parseJson(stripFence(content.trim()));
+    if (json === undefined) throw new UnusableAnswer('not JSON');
+    return answerOf(json, raw, 0);
   }
 
-  private async plain(raw: string): Promise<string> {
-    return checkedText(await this.call('plain', raw, {}), raw);
+  /**
+   * The plain-prompt answer: text, unless the model answered with JSON again (it often does, when
+   * it was the schema it could not follow): then its `corrected_text`, and if it has none the
+   * answer is no use. JSON is never taken for the corrected text.
+   */
+  private async plain(raw: string): Promise<{ text: string; changes?: CorrectionChange[] }> {
+    return textOf(await this.call('plain', raw, {}), raw, 0);
   }
 
   private async call(mode: 'json_schema' | 'plain', raw: string, extra: Pick<OpenAI.ChatCompletionCreateParamsNonStreaming, 'response_format'>): Promise<string> {
@@ -144,6 +146,57 @@ export class LlmCorrector {
       throw err;
     }
   }
+}
+
+const Changes = z.array(CorrectionChange);
+/** How deep JSON inside JSON (a corrected_text that is itself an encoded answer) is unwrapped. */
+const MAX_NESTING = 2;
+
+/** The inside of a Markdown code fence (```json … ```) when the whole answer is one; else the text. */
+function stripFence(text: string): string {
+  const fence = /^```[A-Za-z0-9_-]*[ \t]*\r?\n([\s\S]*?)\r?\n?```$/.exec(text);
+  return fence ? fence[1].trim() : text;
+}
+
+/** The value of a JSON object or array text; undefined for anything else (plain text, broken JSON). */
+function parseJson(text: string): unknown {
+  if (!/^[[{]/.test(text)) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** An answer object: its `corrected_text` (itself checked as text) and its `changes` if they are a list of edits. */
+function answerOf(json: unknown, raw: string, depth: number): { text: string; changes?: CorrectionChange[] } {
+  if (!json || typeof json !== 'object' || Array.isArray(json)) throw new UnusableAnswer('JSON, but not an object');
+  const { corrected_text: text, changes } = json as Record<string, unknown>;
+  if (typeof text !== 'string') throw new UnusableAnswer('JSON without a corrected_text');
+  const inner = textOf(text, raw, depth + 1);
+  const listed = Changes.safeParse(changes);
+  const edits = inner.changes ?? (listed.success ? listed.data.slice(0, MAX_CHANGES).filter((c) => c.from !== c.to) : undefined);
+  return { text: inner.text, ...(edits ? { changes: edits } : {}) };
+}
+
+/**
+ * Text to store as the corrected transcript. An answer that is JSON (bare, fenced, or after a
+ * sentence) is unwrapped to its `corrected_text`, two levels deep at most; an answer with JSON in
+ * it that yields no usable `corrected_text` (another shape, broken JSON) is no use, so JSON can
+ * never be stored as the text.
+ */
+function textOf(content: string, raw: string, depth: number): { text: string; changes?: CorrectionChange[] } {
+  const body = stripFence(content.trim());
+  // JSON after a preamble ("Here is the corrected transcript: {…}") is still JSON
+  const json = parseJson(body) ?? (body.includes('{') ? parseJson(body.slice(body.indexOf('{'), body.lastIndexOf('}') + 1)) : undefined);
+  if (json !== undefined) {
+    if (depth >= MAX_NESTING) throw new UnusableAnswer('JSON nested too deep');
+    return answerOf(json, raw, depth);
+  }
+  // A transcript of spoken words has no braces and never names the answer's key: what has them
+  // is JSON gone wrong (broken off, or wrapped in more than a sentence), not text to show.
+  if (body.includes('{') || body.includes('corrected_text')) throw new UnusableAnswer('broken JSON');
+  return { text: checkedText(body, raw) };
 }
 
 /** Trimmed, non-empty and not a runaway: otherwise the answer is no use. */

@@ -3,7 +3,7 @@ import { QUEUE_PREFIX, QUEUES, type ErrorCode } from '@talkie/contracts';
 import { ensureDemoModel } from '@talkie/demo-model';
 import { loadMouthTracker, type MouthTracker } from '@talkie/faces';
 import { onnxRuntimeVersion, parseExecutionProviders } from '@talkie/inference';
-import { checkFfmpegVersion, createVideoProber, resolveFfmpeg, warmUpFfmpeg } from '@talkie/media';
+import { createVideoProber, resolveCheckedFfmpeg, warmUpFfmpeg } from '@talkie/media';
 import { ChunkProgress, createChunkQueue, createPostprocessQueue, createRedis, enqueuePostprocess, warnIfEvicting, JobStore, ProbeMemo, toJobResource } from '@talkie/queue';
 import { createLogger, createMetricsRegistry, lowerProcessPriority, onShutdown, startOpsServer, type Logger } from '@talkie/runtime';
 import { createStorage } from '@talkie/storage';
@@ -67,12 +67,13 @@ async function main() {
     logger.info({ port: ops.port }, 'health and metrics server listening');
   }
 
-  const ffmpeg = await resolveFfmpeg(process.env, { minMajor: config.FFMPEG_MIN_MAJOR });
-  if (ffmpeg.warning) logger.warn(ffmpeg.warning);
-  // ffmpeg parses untrusted uploads: refuse builds older than the configured minimum.
-  const gate = checkFfmpegVersion(ffmpeg, config.FFMPEG_MIN_MAJOR, config.FFMPEG_ALLOW_OLD);
-  if (gate.level === 'error') throw new Error(gate.message);
-  if (gate.level === 'warning') logger.warn({ ffmpeg: ffmpeg.version, min_major: config.FFMPEG_MIN_MAJOR }, gate.message);
+  // ffmpeg parses untrusted uploads: refuse builds older than the configured minimum (the gateway
+  // applies the same gate to the ffprobe it probes uploads with).
+  const ffmpeg = await resolveCheckedFfmpeg({
+    minMajor: config.FFMPEG_MIN_MAJOR,
+    allowOld: config.FFMPEG_ALLOW_OLD,
+    warn: (message, fields) => logger.warn(fields ?? {}, message),
+  });
   await warmUpFfmpeg(ffmpeg.ffmpeg).catch((err: Error) => {
     throw new Error(`ffmpeg (${ffmpeg.ffmpeg}) could not list its formats and encoders: ${err.message}`);
   });

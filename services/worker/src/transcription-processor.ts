@@ -149,7 +149,8 @@ export class TranscriptionProcessor {
       log.debug({ format: probe.format, codec: probe.codec, fps: probe.fps, duration_s: probe.duration_s }, 'probed');
       // The gateway checked this file already; checking again here means a worker never trusts
       // what reaches its queue (another producer, an older gateway, a changed limit).
-      checkProbe(probe, { ...DEFAULT_MEDIA_LIMITS, maxDurationS: limits.maxDurationS });
+      const mediaLimits = { ...DEFAULT_MEDIA_LIMITS, maxDurationS: limits.maxDurationS };
+      checkProbe(probe, mediaLimits);
 
       const manifest = reader.manifest;
       const expectedFrames = Math.max(1, Math.ceil(probe.duration_s * manifest.frame_rate));
@@ -162,6 +163,9 @@ export class TranscriptionProcessor {
         fps: manifest.frame_rate,
         // a little slack over the probed duration: container durations are approximate
         maxFrames: Math.ceil((limits.maxDurationS + 1) * manifest.frame_rate),
+        // the frame limit the probe was checked against, now on the frames ffmpeg really decodes:
+        // Matroska/WebM keep no count, and a header's duration or rate may lie
+        maxSourceFrames: mediaLimits.maxFrames,
         timeoutMs: limits.decodeTimeoutMs,
         threads: limits.decodeThreads,
         signal,

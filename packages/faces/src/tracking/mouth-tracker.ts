@@ -43,6 +43,8 @@ export interface TrackInput {
   /** frames per second to resample to (the lip model's) */
   fps: number;
   maxFrames: number;
+  /** most frames the source may give the decoder (see `maxSourceFrames` in @talkie/media's decode) */
+  maxSourceFrames?: number;
   timeoutMs: number;
   signal?: AbortSignal;
   onFrames?: (frames: number) => void;
@@ -220,6 +222,7 @@ export class MouthTracker {
       width: size.width,
       height: size.height,
       maxFrames: input.maxFrames,
+      maxSourceFrames: input.maxSourceFrames,
       timeoutMs: input.timeoutMs,
       signal: input.signal,
       demuxers: input.demuxers,

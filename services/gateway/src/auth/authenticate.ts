@@ -1,9 +1,9 @@
 import type { NextFunction, Request, Response } from 'express';
-import type { Principal, Scope } from '@talkie/contracts';
+import type { ErrorCode, Principal, Scope } from '@talkie/contracts';
 import { TalkieError } from '@talkie/contracts';
 import { sendError } from '../http/errors';
 import type { ApiKeyStore } from './api-keys';
-import { InvalidTokenError } from './errors';
+import { InvalidTokenError, TokenRefusedError } from './errors';
 import type { JwtVerifier } from './jwt-verifier';
 
 declare module 'express-serve-static-core' {
@@ -17,14 +17,16 @@ const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
 /**
  * `Authorization: Bearer <JWT>` or `X-API-Key: <key>`, and nothing else: credentials in a query
  * string would end up in proxy logs and browser history, so they are never read from there.
- * A failure is `401` with one code, whatever went wrong, so probing learns nothing.
+ * A failure is `401 unauthorized`, whatever went wrong, so probing learns nothing; except that a
+ * token whose signature checked out but which lives too long or was revoked gets its own code
+ * (`token_lifetime_exceeded`, `token_revoked`), which only a holder of a signed token can see.
  */
 export function authenticate(deps: { jwt?: JwtVerifier; apiKeys?: ApiKeyStore; onFailure?: (reason: string) => void }) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
-    const fail = (reason: string) => {
+    const fail = (reason: string, code: ErrorCode = 'unauthorized') => {
       deps.onFailure?.(reason);
       req.log?.info({ auth_failure: reason }, 'authentication failed');
-      sendError(req, res, 'unauthorized');
+      sendError(req, res, code);
     };
     const header = req.headers.authorization;
     const apiKey = req.headers['x-api-key'];
@@ -43,6 +45,9 @@ export function authenticate(deps: { jwt?: JwtVerifier; apiKeys?: ApiKeyStore; o
     try {
       req.principal = await deps.jwt.verify(match[1]);
     } catch (err) {
+      if (err instanceof TokenRefusedError) return fail(err.code === 'token_revoked' ? 'token_revoked' : 'token_lifetime', err.code);
+      // Redis unreachable while checking revocations: neither yes nor no
+      if (err instanceof TalkieError) throw err;
       if (err instanceof InvalidTokenError || (err as Error).name === 'SigningKeyNotFoundError') return fail('bad_token');
       if ((err as Error).name?.startsWith('Jwks')) throw new TalkieError('service_unavailable', { cause: err });
       return fail('bad_token');

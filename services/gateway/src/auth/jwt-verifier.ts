@@ -1,8 +1,9 @@
 import { createPublicKey } from 'node:crypto';
 import jwt, { type Algorithm, type GetPublicKeyOrSecret, type JwtPayload } from 'jsonwebtoken';
 import { JwksClient } from 'jwks-rsa';
-import { parseScopes, TenantId, type Principal } from '@talkie/contracts';
-import { InvalidTokenError } from './errors';
+import { JWT_MAX_TTL_DEFAULT_S, parseScopes, TalkieError, TenantId, type Principal } from '@talkie/contracts';
+import { InvalidTokenError, TokenRefusedError } from './errors';
+import type { TokenRevocations } from './token-revocations';
 
 export interface JwtVerifierOptions {
   secret?: string;
@@ -11,13 +12,28 @@ export interface JwtVerifierOptions {
   issuer?: string;
   audience?: string;
   clockToleranceS: number;
+  /** longest accepted lifetime, `exp − iat`, in seconds (JWT_MAX_TTL_S); `iat` is required */
+  maxTtlS?: number;
+  /**
+   * the one claim that sets the tenant (JWT_TENANT_CLAIM); unset: `tenant`, else `sub` when the
+   * token has no `tenant` claim at all
+   */
+  tenantClaim?: string;
+  /** revoked-before timestamps per subject and tenant, checked on every verification (cached or not) */
+  revocations?: Pick<TokenRevocations, 'isRevoked'>;
   /** verified tokens remembered, so a client polling every second costs one verification a minute */
   cacheSize?: number;
   cacheTtlMs?: number;
   now?: () => number;
 }
 
-export { InvalidTokenError };
+export { InvalidTokenError, TokenRefusedError };
+
+interface Verified {
+  principal: Principal;
+  iat: number;
+  until: number;
+}
 
 /**
  * Verifies bearer JWTs with exactly one kind of key, and the algorithms that key allows: HS256 for
@@ -28,7 +44,7 @@ export { InvalidTokenError };
 export class JwtVerifier {
   private readonly key: string | Buffer | GetPublicKeyOrSecret;
   private readonly algorithms: Algorithm[];
-  private readonly cache = new Map<string, { principal: Principal; until: number }>();
+  private readonly cache = new Map<string, Verified>();
   private readonly now: () => number;
 
   constructor(private readonly options: JwtVerifierOptions) {
@@ -73,18 +89,40 @@ export class JwtVerifier {
     return this.cached(token, this.now()) !== undefined;
   }
 
-  /** The principal of a token verified recently and still valid; forgets one that expired. */
-  private cached(token: string, now: number): Principal | undefined {
+  /** A token verified recently and still valid; forgets one that expired. */
+  private cached(token: string, now: number): Verified | undefined {
     const entry = this.cache.get(token);
-    if (entry && entry.until > now) return entry.principal;
+    if (entry && entry.until > now) return entry;
     if (entry) this.cache.delete(token);
     return undefined;
   }
 
+  /**
+   * The principal of a valid token. Revocation is checked every time, for cached tokens too: a
+   * revoked token stops working within the revocation cache's few seconds, not at its `exp`.
+   */
   async verify(token: string): Promise<Principal> {
+    const verified = this.cached(token, this.now()) ?? (await this.verifyAfresh(token));
+    const { principal, iat } = verified;
+    if (this.options.revocations) {
+      let revoked: boolean;
+      try {
+        revoked = await this.options.revocations.isRevoked(principal.subject, principal.tenant, iat);
+      } catch (err) {
+        // Unknown is not "not revoked": refuse to decide, and say come back later.
+        throw new TalkieError('service_unavailable', { cause: err });
+      }
+      if (revoked) {
+        // forgotten, so the per-address limiter no longer waves it through as a known credential
+        this.cache.delete(token);
+        throw new TokenRefusedError('token_revoked', 'issued before its subject or tenant was revoked');
+      }
+    }
+    return principal;
+  }
+
+  private async verifyAfresh(token: string): Promise<Verified> {
     const now = this.now();
-    const cached = this.cached(token, now);
-    if (cached) return cached;
 
     const claims = await new Promise<JwtPayload>((resolve, reject) => {
       jwt.verify(
@@ -103,19 +141,47 @@ export class JwtVerifier {
         },
       );
     });
-    if (typeof claims.exp !== 'number') throw new InvalidTokenError('exp is required');
+    if (typeof claims.exp !== 'number' || !Number.isFinite(claims.exp)) throw new InvalidTokenError('exp is required');
     if (typeof claims.sub !== 'string' || !claims.sub) throw new InvalidTokenError('sub is required');
-    const tenant = typeof claims.tenant === 'string' && claims.tenant ? claims.tenant : claims.sub;
-    // a tenant no job payload could carry is refused here, as a bad token, not later as a failed upload
-    if (!TenantId.safeParse(tenant).success) throw new InvalidTokenError('the tenant (tenant claim, else sub) must be 1–256 characters');
+    // A lifetime needs a start: without iat a token could be good for a century, and could not be
+    // revoked by time either.
+    const maxTtlS = this.options.maxTtlS ?? JWT_MAX_TTL_DEFAULT_S;
+    if (typeof claims.iat !== 'number' || !Number.isFinite(claims.iat)) throw new TokenRefusedError('token_lifetime_exceeded', 'iat is required');
+    if (claims.exp - claims.iat > maxTtlS) throw new TokenRefusedError('token_lifetime_exceeded', `lifetime exceeds ${maxTtlS} s`);
+    // An iat in the future would stretch the lifetime from now, and dodge a revocation made before it.
+    if (claims.iat > now / 1000 + this.options.clockToleranceS) throw new InvalidTokenError('iat is in the future');
+    const tenant = this.tenantOf(claims);
     const principal: Principal = { tenant, subject: claims.sub, scopes: parseScopes(claims.scope), via: 'jwt' };
 
+    const until = Math.min(claims.exp * 1000, now + (this.options.cacheTtlMs ?? 60_000));
+    const verified: Verified = { principal, iat: claims.iat, until };
     const maxSize = this.options.cacheSize ?? 10_000;
     if (maxSize > 0) {
       if (this.cache.size >= maxSize) this.cache.delete(this.cache.keys().next().value as string);
-      const until = Math.min(claims.exp * 1000, now + (this.options.cacheTtlMs ?? 60_000));
-      this.cache.set(token, { principal, until });
+      this.cache.set(token, verified);
     }
-    return principal;
+    return verified;
+  }
+
+  /**
+   * The tenant, from the one claim JWT_TENANT_CLAIM names, or else from `tenant` when the token has
+   * one and `sub` when it has none. A claim that is present but no tenant (an array, an object, a
+   * number, null, an empty or over-long string) is a bad token, never a reason to fall back to
+   * `sub`. A tenant no job payload could carry is refused here, not later as a failed upload.
+   */
+  private tenantOf(claims: JwtPayload): string {
+    const name = this.options.tenantClaim;
+    if (name) {
+      const value: unknown = claims[name];
+      if (typeof value !== 'string' || !TenantId.safeParse(value).success) throw new InvalidTokenError(`the ${name} claim must be a string of 1–256 characters`);
+      return value;
+    }
+    if (claims.tenant === undefined) {
+      if (!TenantId.safeParse(claims.sub).success) throw new InvalidTokenError('without a tenant claim, sub must be 1–256 characters');
+      return claims.sub as string;
+    }
+    const tenant: unknown = claims.tenant;
+    if (typeof tenant !== 'string' || !TenantId.safeParse(tenant).success) throw new InvalidTokenError('the tenant claim must be a string of 1–256 characters');
+    return tenant;
   }
 }

@@ -173,7 +173,7 @@ export function buildOpenApiDocument(version: string): object {
       };
     }
     if (route.scope) {
-      responses['401'] = { description: 'Missing or invalid credentials', content: { 'application/json': { schema: ref('ErrorResponse') } } };
+      responses['401'] = { description: 'Missing or invalid credentials (unauthorized); a signed token living longer than JWT_MAX_TTL_S or without iat (token_lifetime_exceeded), or revoked (token_revoked)', content: { 'application/json': { schema: ref('ErrorResponse') } } };
       responses['403'] = { description: `Credentials lack the ${route.scope} scope`, content: { 'application/json': { schema: ref('ErrorResponse') } } };
       responses['429'] = { description: 'Rate limited (see Retry-After)', content: { 'application/json': { schema: ref('ErrorResponse') } } };
     }

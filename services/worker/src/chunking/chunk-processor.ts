@@ -1,7 +1,7 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import { isTerminal, TalkieError, type JobError } from '@talkie/contracts';
 import type { DecodingOptions } from '@talkie/inference';
-import type { FfmpegBinaries } from '@talkie/media';
+import { MAX_SOURCE_FPS, type FfmpegBinaries } from '@talkie/media';
 import { ChunkPayload, type ChunkOutcome, type ChunkProgress, type ChunkResult, type JobStore } from '@talkie/queue';
 import type { Logger } from '@talkie/runtime';
 import type { BlobStorage } from '@talkie/storage';
@@ -101,6 +101,9 @@ export class ChunkProcessor {
         // the last window reads to the end of the file, whose real length the probe only estimated
         window: { startS: window.start_frame / fps, ...(last ? {} : { durationS: window.frames / fps }) },
         maxFrames: window.frames + Math.ceil(2 * fps),
+        // the coordinator's source-frame limit (MAX_SOURCE_FPS a second), for this window and the
+        // same slack: the last window reads to the end, wherever a lying header put it
+        maxSourceFrames: Math.ceil((window.frames / fps + 2) * MAX_SOURCE_FPS),
         timeoutMs: limits.decodeTimeoutMs,
         threads: limits.decodeThreads,
         signal,

@@ -1,6 +1,6 @@
 import { UnrecoverableError, WaitingChildrenError, type Job, type Queue } from 'bullmq';
 import { isTerminal, TranscribePayload, type TranscriptResult } from '@talkie/contracts';
-import { checkProbe, DEFAULT_MEDIA_LIMITS, type VideoProber } from '@talkie/media';
+import { checkProbe, DEFAULT_MEDIA_LIMITS, MAX_SOURCE_FPS, type VideoProber } from '@talkie/media';
 import { CHUNK_JOB_OPTIONS, chunkJobId, ChunkWindow, type ChunkPayload, type ChunkProgress, type JobStore, type ProbeMemo } from '@talkie/queue';
 import type { Logger } from '@talkie/runtime';
 import type { BlobStorage } from '@talkie/storage';
@@ -144,8 +144,9 @@ export class LongVideoCoordinator {
         const began = performance.now();
         const probe = await probeUpload(this.deps, file.path, payload.upload_sha256, limits.probeTimeoutMs);
         metrics?.stageDuration.observe({ stage: 'probe' }, (performance.now() - began) / 1000);
-        // the source-frame limit scales with the duration limit (120 fps), as a long video is never decoded whole
-        checkProbe(probe, { ...DEFAULT_MEDIA_LIMITS, maxDurationS: limits.maxDurationS, maxFrames: Math.max(DEFAULT_MEDIA_LIMITS.maxFrames, limits.maxDurationS * 120) });
+        // the source-frame limit scales with the duration limit (120 fps), as a long video is never
+        // decoded whole; each window's decode is capped the same way (chunk-processor.ts)
+        checkProbe(probe, { ...DEFAULT_MEDIA_LIMITS, maxDurationS: limits.maxDurationS, maxFrames: Math.max(DEFAULT_MEDIA_LIMITS.maxFrames, limits.maxDurationS * MAX_SOURCE_FPS) });
         if (!(probe.duration_s > this.deps.chunkSeconds)) {
           handedOn = true;
           return { upload: { file, probe } };
