@@ -223,7 +223,7 @@ def run_node_parity(staging: str) -> dict:
     return report
 
 
-def cross_check_upstream(args: argparse.Namespace, model, state_path: str | None) -> str:
+def cross_check_upstream(args: argparse.Namespace, model) -> str:
     """--repo: upstream's own classes on the same weights and input (Auto-AVSR's constructor)."""
     import torch
 
@@ -295,7 +295,7 @@ def import_package(args: argparse.Namespace) -> dict:
         write_json(os.path.join(staging, "model.json"), manifest(tokens, args, decoding, mean_face is not None))
         if mean_face:
             write_json(os.path.join(staging, MEAN_FACE_FILE), {"points": mean_face, "source": os.path.basename(mean_face_path)})
-        upstream = cross_check_upstream(args, model, args.checkpoint) if args.repo else None
+        upstream = cross_check_upstream(args, model) if args.repo else None
         make_readable(staging)
         parity = run_node_parity(staging)
         report = {

@@ -2,8 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { DecoderSession, jointBeamSearch, ModelManifest, ModelSession, type ModelPackage } from '@talkie/inference';
-import { runImporter } from './importer';
+import { DecoderSession, jointBeamSearch, ModelManifest, ModelSession } from '@talkie/inference';
+import { sharedDir } from '../../../test/support/shared-data';
+import { findTorchPythonSync, runImporter } from './importer';
 
 /**
  * Issue 16: the importer, run for real on `shared/avsr-reference/reduced.pth` (Auto-AVSR's visual
@@ -13,33 +14,9 @@ import { runImporter } from './importer';
  */
 const SHARED = sharedDir();
 const REFERENCE = path.join(SHARED, 'avsr-reference');
-const PYTHON = torchPython();
+const PYTHON = findTorchPythonSync();
 const describeTorch = PYTHON ? describe : describe.skip;
 const EXPORT_DIR = path.resolve(__dirname, '..');
-
-function sharedDir(): string {
-  // the same lookup as test/support/shared-data.ts, which tools/ cannot import
-  const candidates = [process.env.TALKIE_SHARED_DIR, path.resolve(__dirname, '..', '..', '..', '..', 'shared')];
-  try {
-    const origin = execFileSync('git', ['config', '--get', 'remote.origin.url'], { cwd: __dirname, encoding: 'utf8' }).trim();
-    if (origin && path.isAbsolute(origin)) candidates.push(path.resolve(origin, '..', 'shared'));
-  } catch {
-    // not a clone
-  }
-  return candidates.find((c): c is string => !!c && require('node:fs').existsSync(c)) ?? candidates[1]!;
-}
-
-function torchPython(): string | undefined {
-  for (const python of process.env.PYTHON ? [process.env.PYTHON] : ['python3', '/usr/bin/python3']) {
-    try {
-      execFileSync(python, ['-c', 'import torch'], { stdio: 'ignore', timeout: 60_000 });
-      return python;
-    } catch {
-      // next
-    }
-  }
-  return undefined;
-}
 
 it('has PyTorch where CI runs (.ci/run installs python3-torch), so the importer tests are not skipped there', () => {
   if (process.env.CI) expect(PYTHON).toBeDefined();
@@ -282,4 +259,3 @@ print(json.dumps(True))`);
   });
 });
 
-export type { ModelPackage };

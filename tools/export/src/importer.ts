@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
@@ -13,8 +13,7 @@ export const IMPORTER_SCRIPT = path.resolve(__dirname, '..', 'export_auto_avsr.p
  * Undefined when none can.
  */
 export async function findTorchPython(): Promise<string | undefined> {
-  const candidates = process.env.PYTHON ? [process.env.PYTHON] : ['python3', '/usr/bin/python3'];
-  for (const python of candidates) {
+  for (const python of pythonCandidates()) {
     try {
       await run(python, ['-c', 'import torch'], { timeout: 60_000 });
       return python;
@@ -24,6 +23,21 @@ export async function findTorchPython(): Promise<string | undefined> {
   }
   return undefined;
 }
+
+/** findTorchPython for where an answer is needed synchronously (choosing tests at collection). */
+export function findTorchPythonSync(): string | undefined {
+  for (const python of pythonCandidates()) {
+    try {
+      execFileSync(python, ['-c', 'import torch'], { stdio: 'ignore', timeout: 60_000 });
+      return python;
+    } catch {
+      // not this one
+    }
+  }
+  return undefined;
+}
+
+const pythonCandidates = () => (process.env.PYTHON ? [process.env.PYTHON] : ['python3', '/usr/bin/python3']);
 
 export interface ImportResult {
   code: number;
