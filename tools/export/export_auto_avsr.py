@@ -301,7 +301,7 @@ def import_package(args: argparse.Namespace) -> dict:
         report = {
             "schema": "talkie.import-report/v1",
             "source": "random weights (" + os.path.basename(args.random_from_shapes) + ")" if args.random_from_shapes else os.path.basename(args.checkpoint),
-            "architecture": {k: v for k, v in vars(config).items() if k != "extra"},
+            "architecture": dict(vars(config)),
             "rel_pos_type_because": rel_pos_why,
             "roi": "landmarks (mean face " + os.path.basename(mean_face_path) + ")" if mean_face_path else "center",
             "parity": parity,

@@ -101,23 +101,3 @@ class DecoderStep(nn.Module):
             new_v.append(v.squeeze(2))
         logp = torch.log_softmax(dec.output_layer(dec.after_norm(x[:, 0])), dim=-1)
         return (logp, *new_k, *new_v)
-
-
-class History:
-    """What the runtime keeps between steps, in PyTorch (for the importer's own check)."""
-
-    def __init__(self, decoder: TransformerDecoder):
-        attn = decoder.decoders[0].self_attn
-        self.tensors = [torch.zeros(attn.h, 0, attn.d_k) for _ in range(2 * len(decoder.decoders))]
-        self.rows: list[list[int]] = [[]]
-        self.size = 0
-
-    def index(self) -> torch.Tensor:
-        return torch.tensor(self.rows, dtype=torch.long).reshape(len(self.rows), -1)
-
-    def append(self, new_rows, parents: list[int]) -> None:
-        """The previous step's new rows join the history; each surviving hypothesis extends its parent's rows."""
-        beam = new_rows[0].shape[1]
-        self.rows = [self.rows[p] + [self.size + p] for p in parents]
-        self.tensors = [torch.cat([h, r], dim=1) for h, r in zip(self.tensors, new_rows)]
-        self.size += beam

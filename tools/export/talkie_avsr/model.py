@@ -9,7 +9,7 @@ front-end and the convolution module, ReLU in the feed-forward blocks, the maske
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -41,7 +41,6 @@ class ArchConfig:
     # present when the encoder's width differs from the decoder's
     proj_decoder: bool = False
     frontend_channels: int = 64
-    extra: dict = field(default_factory=dict)
 
 
 class LayerNorm(nn.LayerNorm):
