@@ -6,7 +6,4 @@ module.exports = {
   testMatch: ['<rootDir>/{packages,services,tools}/*/src/**/*.test.ts', '<rootDir>/bench/src/**/*.test.ts', '<rootDir>/test/*.test.ts'],
   moduleNameMapper: { '^@talkie/([a-z-]+)$': '<rootDir>/packages/$1/src' },
   testTimeout: 60_000,
-  // Belt and braces for CI: a test that leaves a socket or timer open must not hang the run after
-  // its results are in. (Leaks are still worth fixing: run with --detectOpenHandles to find them.)
-  forceExit: true,
 };

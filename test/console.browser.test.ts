@@ -1,12 +1,15 @@
-import { readFile, writeFile } from 'node:fs/promises';
-import { mkdirSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdirSync, openAsBlob } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { renderTwoFaces, type TwoFacesFixture } from '@talkie/faces';
+import { resolveFfmpeg } from '@talkie/media';
 import type { Browser, BrowserContext, Page, Request } from 'playwright-core';
 import type { JobResource } from '@talkie/contracts';
-import { fixture } from './support/fixtures';
+import { blurredWord, fixture, writeLandmarksDemoModel } from './support/fixtures';
 import { CONSOLE_ARTIFACTS, contrastRatio, createApiKey, fixtureAsY4m, launchChromium, screenshot } from './support/browser';
 import { startLlmServer, type LlmServer } from './support/llm-server';
-import { startStack, type Stack } from './support/stack';
+import { ARTIFACTS, startStack, type Stack } from './support/stack';
 
 /**
  * The web console, in a real browser: Debian's Chromium driven by playwright-core (headless, no
@@ -19,6 +22,9 @@ const MAX_DURATION_S = 12;
 const TENANT = 'console-test';
 // Generous: two shared cores run the gateway, a worker, ffmpeg, Chromium and other test files.
 const JOB_TIMEOUT_MS = 90_000;
+// the screen sizes of the issue-20 screenshots: a laptop, and a phone (an iPhone 12–14's CSS pixels)
+const DESKTOP = { width: 1280, height: 800 };
+const PHONE = { width: 390, height: 844 };
 
 describe('web console (Chromium)', () => {
   let stack: Stack;
@@ -55,7 +61,7 @@ describe('web console (Chromium)', () => {
 
   /** A fresh context and page, recording every request and every console message and page error. */
   async function open(options: { viewport?: { width: number; height: number }; isMobile?: boolean } = {}) {
-    const context: BrowserContext = await browser!.newContext({ viewport: options.viewport ?? { width: 1280, height: 900 }, isMobile: options.isMobile, acceptDownloads: true });
+    const context: BrowserContext = await browser!.newContext({ viewport: options.viewport ?? DESKTOP, isMobile: options.isMobile, acceptDownloads: true });
     await context.grantPermissions(['clipboard-read', 'clipboard-write', 'camera'], { origin: stack.baseUrl });
     const page = await context.newPage();
     const requests: Request[] = [];
@@ -183,7 +189,7 @@ describe('web console (Chromium)', () => {
     try {
       await signIn(page);
       await page.locator('#workspace').waitFor();
-      expect(await page.locator('#limits').textContent()).toBe(`Videos up to 1 MiB and ${MAX_DURATION_S} s, as .mp4 .mov .webm .mkv .avi.`);
+      expect(await page.locator('#limits').textContent()).toBe(`Videos up to 1 MiB and ${MAX_DURATION_S} s, as .mp4 .mov .webm .mkv .avi .mpg .mpeg.`);
       await expectLabelled(page);
       // Every status the page shows, in order, as it shows them.
       await page.evaluate(() => {
@@ -198,6 +204,13 @@ describe('web console (Chromium)', () => {
 
       expect(await page.locator('#raw-text').textContent()).toBe('HELLO WORLD');
       expect(await page.locator('#job-progress').evaluate((p: HTMLProgressElement) => p.value)).toBe(100);
+      // what the job is: the file sent from this tab, the result's duration and model
+      const facts = await page.locator('#job-facts').innerText();
+      expect(facts).toContain(path.basename(hello.file));
+      expect(facts).toMatch(/Duration\s+[\d.]+ s/);
+      expect(facts).toMatch(/Model\s+talkie-demo-letters 1\.0\.0/);
+      // the result is where the user looks: focus moved to it (a screen reader follows)
+      expect(await page.evaluate(() => document.activeElement?.id)).toBe('raw-title');
       const statuses: string[] = await page.evaluate(() => (window as unknown as { statuses: string[] }).statuses);
       expect(statuses[0]).toMatch(/^Uploading: \d+%$/);
       expect(statuses).toContain('Queued: waiting for a worker.');
@@ -232,6 +245,7 @@ describe('web console (Chromium)', () => {
 
       const item = page.locator(`#history li[data-job-id="${job.id}"]`);
       await item.getByText('HELLO WORLD').waitFor();
+      expect(await item.locator('.facts').textContent()).toMatch(new RegExp(`^${path.basename(hello.file).replace('.', '\\.')} · [\\d.]+ s · talkie-demo-letters 1\\.0\\.0$`));
       expect(await item.locator('.badge').textContent()).toBe('completed');
       await item.getByRole('button', { name: /^Delete the job from / }).click();
       await page.locator('#notice', { hasText: 'Job deleted.' }).waitFor();
@@ -243,6 +257,33 @@ describe('web console (Chromium)', () => {
       await context.close();
     }
   }, 180_000);
+
+  it('says what to do about a refused file type (415): the accepted types and an ffmpeg line, never "try again"', async () => {
+    const { context, page, problems } = await open();
+    try {
+      await signIn(page);
+      await page.locator('#notice', { hasText: 'Signed in.' }).waitFor();
+      // a .mp4 name passes the console's own check; the gateway's magic-byte sniff refuses it
+      await page.setInputFiles('#video-file', { name: 'notes.mp4', mimeType: 'video/mp4', buffer: Buffer.from('these are not frames\n'.repeat(50)) });
+      const answered = page.waitForResponse((r) => r.url().endsWith('/v1/jobs') && r.request().method() === 'POST');
+      await page.getByRole('button', { name: 'Transcribe file' }).click();
+      const res = await answered;
+      expect([res.status(), res.headers()['retry-after']]).toEqual([415, undefined]);
+      const alert = page.getByRole('alert');
+      await alert.getByText('(unsupported_media_type)').waitFor();
+      const text = (await alert.textContent()) ?? '';
+      expect(text).toContain('Accepted: .mp4 .mov .webm .mkv .avi .mpg .mpeg.');
+      expect(text).toContain('To convert a video: ffmpeg -i ');
+      expect(text).not.toMatch(/try again/i);
+      // the stale confirmation is gone from under the error
+      expect(await page.locator('#notice').textContent()).toBe('');
+      expect(await page.locator('#job-status').textContent()).toBe('Upload failed.');
+      await screenshot(page, 'unsupported-type');
+      expect(problems.filter((p) => !/415/.test(p))).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
 
   it('keeps following a job when its event stream is refused or drops (a proxy timing out, a gateway restarting)', async () => {
     const { context, page, problems } = await open();
@@ -302,7 +343,12 @@ describe('web console (Chromium)', () => {
     try {
       await signIn(page);
       await page.locator('#workspace').waitFor();
-      await page.getByLabel('Also have the language model correct the transcript').check();
+      // a language model runs here (the postprocess service announced it): the option is offered,
+      // unticked by default for this tenant
+      const option = page.getByLabel('Also have the language model correct the transcript');
+      expect(await option.isChecked()).toBe(false);
+      expect(await page.locator('#correct-help').textContent()).toContain('Unticked by default for your account.');
+      await option.check();
       await page.locator('#video-file').setInputFiles((await fixture('HELLO WORLD')).file);
       await page.getByRole('button', { name: 'Transcribe file' }).click();
       await page.locator('#corrected-text', { hasText: 'Hello, world.' }).waitFor({ timeout: JOB_TIMEOUT_MS });
@@ -353,12 +399,12 @@ describe('web console (Chromium)', () => {
     }
   }, 120_000);
 
-  it('is usable on a phone-sized screen', async () => {
-    const { context, page, problems } = await open({ viewport: { width: 360, height: 740 }, isMobile: true });
+  it('is usable on a phone-sized screen, and brings the transcript into view when it is ready', async () => {
+    const { context, page, problems } = await open({ viewport: PHONE, isMobile: true });
     try {
       const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
       expect(await overflow()).toBeLessThanOrEqual(0);
-      await screenshot(page, 'phone-sign-in');
+      await screenshot(page, 'phone-sign-in', { inView: true });
       await signIn(page);
       await page.locator('#workspace').waitFor();
       await page.locator('#history li, #history-empty:not([hidden])').first().waitFor();
@@ -369,18 +415,126 @@ describe('web console (Chromium)', () => {
         buttons.filter((b) => b.getClientRects().length && b.getBoundingClientRect().height < 43.5).map((b) => b.textContent),
       );
       expect(small).toEqual([]);
+      // the disabled Stop has no fill and a dashed outline: it does not look like the live Record
+      const look = (id: string) => page.$eval(id, (b) => ({ border: getComputedStyle(b).borderTopStyle, fill: getComputedStyle(b).backgroundColor }));
+      expect(await page.locator('#record-stop').isDisabled()).toBe(true);
+      expect(await look('#record-stop')).toEqual({ border: 'dashed', fill: 'rgba(0, 0, 0, 0)' });
+      expect((await look('#record-start')).border).toBe('solid');
+      await expectContrast(page, ['#record-stop']);
       await screenshot(page, 'phone-workspace');
+
+      await page.setInputFiles('#video-file', (await fixture('HELLO WORLD')).file);
+      await page.getByRole('button', { name: 'Transcribe file' }).click();
+      await page.locator('#job-status', { hasText: 'Done.' }).waitFor({ timeout: JOB_TIMEOUT_MS });
+      // the transcript is on screen without scrolling, and has the focus
+      await page.waitForFunction(() => document.activeElement?.id === 'raw-title');
+      const inView = await page.$eval('#raw-text', (el) => {
+        const r = el.getBoundingClientRect();
+        return r.top >= 0 && r.bottom <= window.innerHeight;
+      });
+      expect(inView).toBe(true);
+      expect(await page.locator('#raw-text').textContent()).toBe('HELLO WORLD');
+      expect(await overflow()).toBeLessThanOrEqual(0);
+      await screenshot(page, 'phone-transcript', { inView: true });
+
+      await page.setInputFiles('#video-file', { name: 'notes.mp4', mimeType: 'video/mp4', buffer: Buffer.from('not a video\n'.repeat(50)) });
+      await page.getByRole('button', { name: 'Transcribe file' }).click();
+      await page.getByRole('alert').getByText('(unsupported_media_type)').waitFor();
+      await page.evaluate(() => window.scrollTo(0, 0));
+      await screenshot(page, 'phone-error', { inView: true });
+
       await page.getByRole('button', { name: 'Sign out' }).click();
       await page.locator('#sign-in').waitFor();
       expect(await page.locator('#workspace').isHidden()).toBe(true);
       expect(await page.locator('#history li').count()).toBe(0);
       expect(await page.evaluate(() => document.activeElement?.id)).toBe('api-key');
       expect(await page.locator('#notice').textContent()).toBe('Signed out.');
+      expect(problems.filter((p) => !/415/.test(p))).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 180_000);
+
+  it('issue 17: shades each word by its confidence, lists the other readings on click, puts the warnings above the transcript', async () => {
+    const { context, page, problems } = await open();
+    try {
+      await signIn(page);
+      await page.locator('#workspace').waitFor();
+      await expectLabelled(page);
+      await page.getByLabel('Other readings to list').selectOption('3');
+      // the middle word blurred with ffmpeg: the model is less sure of it, and sure of the others
+      await page.locator('#video-file').setInputFiles((await blurredWord('READ MY LIPS', 1)).file);
+      const answered = page.waitForResponse((r) => r.url().endsWith('/v1/jobs') && r.request().method() === 'POST');
+      await page.getByRole('button', { name: 'Transcribe file' }).click();
+      const { id } = (await (await answered).json()) as JobResource;
+      await page.locator('#job-status', { hasText: 'Done.' }).waitFor({ timeout: JOB_TIMEOUT_MS });
+      const result = (await (await apiGet(`/v1/jobs/${id}/result`)).json()) as NonNullable<JobResource['result']>;
+      // the job asked for 3 readings: a result has alternatives only when asked
+      expect(result.alternatives!.length).toBeGreaterThanOrEqual(2);
+      expect(result.alternatives!.length).toBeLessThanOrEqual(3);
+
+      // every word is a span with its score in the title; the blurred one shaded, lighter, underlined
+      expect(await page.locator('#raw-text').textContent()).toBe('READ MY LIPS');
+      const words = await page.$$eval('#raw-text .word', (nodes) =>
+        nodes.map((n) => ({ text: n.textContent, band: n.className.replace('word ', ''), title: (n as HTMLElement).title, confidence: (n as HTMLElement).dataset.confidence, underline: getComputedStyle(n).textDecorationLine, bg: getComputedStyle(n).backgroundColor })),
+      );
+      expect(words.map((w) => [w.text, w.title, w.confidence])).toEqual(result.segments.map((s) => [s.text, `${s.text}: confidence ${s.confidence!.toFixed(2)}`, s.confidence!.toFixed(2)]));
+      expect(words.map((w) => w.band)).toEqual(['sure', result.segments[1].confidence! < 0.6 ? 'doubtful' : 'unsure', 'sure']);
+      expect(words.map((w) => w.underline)).toEqual(['none', 'underline', 'none']);
+      expect(words[0].bg).toBe('rgba(0, 0, 0, 0)');
+      expect(words[1].bg).not.toBe('rgba(0, 0, 0, 0)');
+      await expectContrast(page, ['#raw-text .word[data-index="1"]', '#warnings code']);
+      expect(await page.locator('#confidence-help').textContent()).toContain(`the least: “MY”, ${result.segments[1].confidence!.toFixed(2)}`);
+
+      // the warnings (the demo model's, at least) above the transcript, each with its code
+      const warnings = await page.$$eval('#warnings li', (nodes) => nodes.map((n) => [n.querySelector('code')?.textContent, n.textContent]));
+      expect(warnings).toEqual(result.warnings!.map((w) => [w.code, `${w.code} ${w.message}`]));
+      expect(warnings.map(([code]) => code)).toContain('demo_model');
+      const [banner, transcript] = await Promise.all([page.locator('#warnings').boundingBox(), page.locator('#raw-text').boundingBox()]);
+      expect(banner!.y + banner!.height).toBeLessThanOrEqual(transcript!.y);
+
+      // the other readings: hidden until the button is pressed, then all of them, best first
+      const toggle = page.getByRole('button', { name: `Other readings (${result.alternatives!.length - 1})` });
+      expect(await page.locator('#alternatives').isHidden()).toBe(true);
+      await toggle.click();
+      expect(await toggle.getAttribute('aria-expanded')).toBe('true');
+      expect(await page.$$eval('#alternatives li .reading', (nodes) => nodes.map((n) => n.textContent))).toEqual(result.alternatives!.map((a) => a.text));
+      expect(await page.locator('#alternatives li').first().textContent()).toContain('shown above');
+
+      // the clip sent from this tab beside it; the demo model tracks no face, so no box
+      await page.waitForFunction(() => (document.getElementById('job-video') as HTMLVideoElement).readyState >= 1);
+      expect(await page.locator('#face-box').isHidden()).toBe(true);
+      await screenshot(page, 'confidence-alternatives');
+      await page.setViewportSize(PHONE);
+      await page.locator('#raw-title').scrollIntoViewIfNeeded();
+      expect(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBeLessThanOrEqual(0);
+      await screenshot(page, 'phone-confidence-alternatives', { inView: true });
+
+      // the WebVTT: a NOTE with each cue's confidence and one with the warnings, which Chromium's own parser skips
+      const vtt = await (await apiGet(`/v1/jobs/${id}/result?format=vtt`)).text();
+      expect(vtt).toMatch(/^WEBVTT\n\nNOTE warnings\ndemo_model: /);
+      expect(vtt).toContain(`NOTE confidence ${Math.min(...result.segments.map((s) => s.confidence!)).toFixed(2)}\n\n00:00:`);
+      const cues = await page.evaluate(async (text) => {
+        const video = document.createElement('video');
+        const track = document.createElement('track');
+        track.default = true;
+        track.src = URL.createObjectURL(new Blob([text], { type: 'text/vtt' }));
+        video.append(track);
+        document.body.append(video);
+        await new Promise((resolve, reject) => {
+          track.addEventListener('load', resolve);
+          track.addEventListener('error', reject);
+        });
+        const list = [...(track.track.cues ?? [])].map((c) => (c as VTTCue).text);
+        video.remove();
+        return list;
+      }, vtt);
+      expect(cues).toEqual(['READ MY LIPS']);
       expect(problems).toEqual([]);
     } finally {
       await context.close();
     }
-  });
+  }, 180_000);
 });
 
 describe('web console with no worker, under tight rate limits', () => {
@@ -406,6 +560,10 @@ describe('web console with no worker, under tight rate limits', () => {
       await page.goto(stack.baseUrl);
       await page.getByLabel('API key').fill(key);
       await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.locator('#workspace').waitFor();
+      // no postprocess service with a language model here: no LLM option to tick
+      expect(await page.locator('#correct-option').isHidden()).toBe(true);
+      expect(await page.locator('#correct-help').isHidden()).toBe(true);
       await page.setInputFiles('#video-file', (await fixture('HELLO WORLD')).file);
       await page.getByRole('button', { name: 'Transcribe file' }).click();
       await page.locator('#job-status', { hasText: 'Queued: waiting for a worker.' }).waitFor();
@@ -422,6 +580,56 @@ describe('web console with no worker, under tight rate limits', () => {
       await context.close();
     }
   });
+
+  it('reconnects a failing event stream with growing, jittered waits (no Retry-After: never at once), and gives up after a bound', async () => {
+    // Another tenant, so this test's requests do not spend the other tests' per-tenant budget.
+    const reconnectKey = createApiKey(stack.redisUrl, 'console-reconnect');
+    const form = new FormData();
+    form.append('video', await openAsBlob((await fixture('HELLO WORLD')).file), 'hello.mp4');
+    const created = await fetch(`${stack.baseUrl}/v1/jobs`, { method: 'POST', body: form, headers: { 'x-api-key': reconnectKey } });
+    expect(created.status).toBe(202); // and it stays queued: no worker here
+    const context = await browser!.newContext();
+    try {
+      // The page's timers run on a clock the test moves: each wait is read from the page and then
+      // run through, so nothing here depends on how fast the machine is.
+      await context.clock.install();
+      const page = await context.newPage();
+      let streams = 0;
+      // every event stream fails with a bare 500: no Retry-After, so the console must pick its waits
+      await page.route(/\/v1\/jobs\/[0-9a-f-]{36}\/events$/, (route) => {
+        streams++;
+        return route.fulfill({ status: 500, json: { error: { code: 'internal_error', message: 'Internal error.', request_id: 'r' } } });
+      });
+      await page.goto(stack.baseUrl);
+      await page.getByLabel('API key').fill(reconnectKey);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      const item = page.locator('#history li', { has: page.locator('.badge', { hasText: 'queued' }) });
+      await item.waitFor();
+      await page.clock.pauseAt((await page.evaluate(() => Date.now())) + 1000);
+      await item.getByRole('button', { name: /^Open the job from / }).click();
+      const waits: number[] = [];
+      for (let attempt = 1; attempt <= 6; attempt++) {
+        const status = page.locator('#job-status', { hasText: `(${attempt} of 6)` });
+        await status.waitFor();
+        const seconds = Number(/trying again in (\d+) s/.exec((await status.textContent()) ?? '')?.[1]);
+        waits.push(seconds);
+        expect(streams).toBe(attempt); // nothing was retried before its wait ran out
+        await page.clock.runFor(seconds * 1000);
+      }
+      // doubling from 1 s to a 15 s ceiling, each wait between half of that and all of it
+      const ceilings = [1, 2, 4, 8, 15, 15];
+      expect(waits.map((w, i) => w >= Math.ceil(ceilings[i] / 2) && w <= ceilings[i])).toEqual(ceilings.map(() => true));
+      const alert = page.getByRole('alert');
+      await alert.getByText('Lost the live view of this job after 6 tries').waitFor();
+      expect(await alert.textContent()).toContain('open it from the history');
+      expect(await alert.textContent()).not.toMatch(/try again in/i);
+      expect(streams).toBe(7);
+      expect(await page.locator('#job-status').textContent()).toBe('Not following this job any more.');
+      await screenshot(page, 'reconnect-gave-up');
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
 
   it('says when to try again once failed sign-ins are rate limited (429 with Retry-After)', async () => {
     const context = await browser!.newContext();
@@ -463,4 +671,118 @@ describe('web console turned off (CONSOLE_ENABLED=false)', () => {
     expect(page.headers.get('permissions-policy')).toBeNull();
     expect((await fetch(`${stack.baseUrl}/healthz`)).status).toBe(200);
   });
+});
+
+describe('web console with a face-tracking model (issue 17)', () => {
+  let stack: Stack;
+  let browser: Browser | undefined;
+  let key: string;
+  let tmp: string;
+  let two: TwoFacesFixture;
+  beforeAll(async () => {
+    tmp = await mkdtemp(path.join(os.tmpdir(), 'talkie-console-faces-'));
+    const fixtures = path.join(ARTIFACTS, 'fixtures');
+    mkdirSync(fixtures, { recursive: true });
+    two = await renderTwoFaces({ text: 'READ MY LIPS', out: path.join(fixtures, 'console-two-faces-left-speaks.mp4'), ffmpeg: (await resolveFfmpeg()).ffmpeg, speaker: 'left' });
+    // the demo model with roi.mode landmarks and the synthetic face package, which finds both faces
+    stack = await startStack({ name: 'console-faces', workerEnv: { MODEL_DIR: await writeLandmarksDemoModel(path.join(tmp, 'model')) } });
+    key = createApiKey(stack.redisUrl, TENANT);
+    browser = await launchChromium();
+  }, 120_000);
+  afterAll(async () => {
+    await browser?.close().catch(() => undefined);
+    await stack?.stop();
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  });
+
+  it('draws the face each word was read from over the video, scaled to its size, for the word played or pointed at; face=all shows each face', async () => {
+    const context = await browser!.newContext({ viewport: DESKTOP, acceptDownloads: true });
+    const problems: string[] = [];
+    try {
+      const page = await context.newPage();
+      page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+      await page.goto(stack.baseUrl);
+      await page.getByLabel('API key').fill(key);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.locator('#workspace').waitFor();
+      await page.getByLabel('Face to read').selectOption('all');
+      await page.locator('#video-file').setInputFiles(two.file);
+      const answered = page.waitForResponse((r) => r.url().endsWith('/v1/jobs') && r.request().method() === 'POST');
+      await page.getByRole('button', { name: 'Transcribe file' }).click();
+      const { id } = (await (await answered).json()) as JobResource;
+      await page.locator('#job-status', { hasText: 'Done.' }).waitFor({ timeout: JOB_TIMEOUT_MS });
+      const result = (await (await fetch(`${stack.baseUrl}/v1/jobs/${id}/result`, { headers: { 'x-api-key': key } })).json()) as NonNullable<JobResource['result']>;
+      expect(result.text).toBe('READ MY LIPS');
+      expect(result.tracks).toHaveLength(2);
+
+      // several faces and the demo model: both said above the transcript
+      expect(await page.$$eval('#warnings code', (nodes) => nodes.map((n) => n.textContent))).toEqual(result.warnings!.map((w) => w.code));
+      expect(result.warnings!.map((w) => w.code)).toEqual(expect.arrayContaining(['demo_model', 'several_faces']));
+
+      // where the box should be: the word's box in source pixels, times the shown size over the source size
+      await page.waitForFunction(() => (document.getElementById('job-video') as HTMLVideoElement).videoWidth > 0);
+      const expected = async (index: number) => {
+        const face = result.segments[index].face!;
+        const video = (await page.locator('#job-video').boundingBox())!;
+        const scale = video.width / two.width;
+        return { x: video.x + face.x * scale, y: video.y + face.y * scale, width: face.width * scale, height: face.height * scale };
+      };
+      const drawn = async () => (await page.locator('#face-box').boundingBox())!;
+      const near = (a: { x: number; y: number; width: number; height: number }, b: typeof a) =>
+        [a.x - b.x, a.y - b.y, a.width - b.width, a.height - b.height].every((d) => Math.abs(d) <= 1.5);
+
+      // pointing at a word: its face
+      await page.locator('#raw-text .word[data-index="0"]').hover();
+      await page.locator('#face-box').waitFor();
+      expect(near(await drawn(), await expected(0))).toBe(true);
+      expect(await page.locator('#raw-text .word.current').textContent()).toBe('READ');
+
+      // the word played: seek into the last word, with the pointer away from the words
+      await page.mouse.move(0, 0);
+      const lips = result.segments[2];
+      await page.evaluate(
+        (t) =>
+          new Promise<void>((resolve) => {
+            const video = document.getElementById('job-video') as HTMLVideoElement;
+            video.addEventListener('seeked', () => resolve(), { once: true });
+            video.currentTime = t;
+          }),
+        (lips.start + lips.end) / 2,
+      );
+      expect(await page.locator('#raw-text .word.current').textContent()).toBe('LIPS');
+      expect(near(await drawn(), await expected(2))).toBe(true);
+      // the speaker is the left face: the box is on the video's left half
+      const video = (await page.locator('#job-video').boundingBox())!;
+      const box = await drawn();
+      expect(box.x + box.width / 2).toBeLessThan(video.x + video.width / 2);
+      await screenshot(page, 'face-box');
+
+      // face=all: each face's reading, the speaker's first
+      const options = await page.$$eval('#track-choice option', (nodes) => nodes.map((n) => (n as HTMLOptionElement).value));
+      expect(options).toEqual(result.tracks!.map((t) => String(t.face)));
+      expect(await page.locator('#track-choice').inputValue()).toBe(String(result.face_track!.index));
+      const other = result.tracks!.find((t) => t.face !== result.face_track!.index)!;
+      await page.getByLabel('Face shown').selectOption(String(other.face));
+      expect(await page.locator('#raw-text').textContent()).toBe(other.text);
+      // and the downloads are that face's: the gateway's ?face=
+      const download = page.waitForEvent('download');
+      await page.getByRole('button', { name: 'Download as plain text (TXT)' }).click();
+      const txt = await download;
+      expect(txt.suggestedFilename()).toBe(`${id}.face-${other.face}.txt`);
+      expect(await readFile((await txt.path())!, 'utf8')).toBe(`${other.text}\n`);
+      const vtt = await (await fetch(`${stack.baseUrl}/v1/jobs/${id}/result?format=vtt&face=${result.face_track!.index}`, { headers: { 'x-api-key': key } })).text();
+      expect(vtt).toContain('\nREAD MY LIPS\n');
+      expect(vtt).toContain('several_faces: ');
+
+      await page.getByLabel('Face shown').selectOption(String(result.face_track!.index));
+      await page.setViewportSize(PHONE);
+      await page.locator('#raw-text .word[data-index="1"]').hover();
+      expect(near(await drawn(), await expected(1))).toBe(true);
+      await page.locator('#video-panel').scrollIntoViewIfNeeded();
+      await screenshot(page, 'phone-face-box', { inView: true });
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 180_000);
 });

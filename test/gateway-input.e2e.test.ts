@@ -116,12 +116,15 @@ describe('gateway: authentication, ownership and bad input', () => {
     await mkdir(path.join(stack.storageDir, 'uploads'), { recursive: true });
     await writeFile(path.join(stack.storageDir, 'uploads', id), await readFile(files.truncated));
     const store = new JobStore(stack.redis, 3600_000);
-    const queue = createTranscribeQueue(createRedis(stack.redisUrl, 'producer'));
+    // BullMQ leaves a connection it was handed open on close: the test owns it and quits it
+    const producer = createRedis(stack.redisUrl, 'producer');
+    const queue = createTranscribeQueue(producer);
     try {
       await store.create({ id, tenant: 'alice', upload_key: `uploads/${id}` });
       await enqueueTranscription(queue, { v: 1, job_id: id, tenant: 'alice', upload_key: `uploads/${id}`, upload_bytes: 48 });
     } finally {
       await queue.close();
+      await producer.quit();
     }
     const job = await waitForJob(stack.baseUrl, stack.token('alice'), id);
     expect(job.status).toBe('failed');

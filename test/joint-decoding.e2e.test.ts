@@ -38,10 +38,10 @@ describe('joint CTC/attention decoding through the whole system', () => {
     worker = (await stack.addWorker(env)).process;
   }
 
-  async function read(text: string) {
+  async function read(text: string, fields: Record<string, string> = {}) {
     const video = await fixture(text, { fps: 25, format: 'mp4' });
     const token = stack.token('alice');
-    const created = await submit(stack.baseUrl, token, video.file);
+    const created = await submit(stack.baseUrl, token, video.file, { fields });
     expect(created.status).toBe(202);
     const job = await waitForJob(stack.baseUrl, token, created.body.id);
     expect(job.status).toBe('completed');
@@ -57,6 +57,22 @@ describe('joint CTC/attention decoding through the whole system', () => {
       expect(Math.abs(segment.start - video.words[i].start)).toBeLessThanOrEqual(0.1);
       expect(Math.abs(segment.end - video.words[i].end)).toBeLessThanOrEqual(0.1);
     });
+  });
+
+  it("gives each word a confidence weighed from CTC and the decoder, and the beam's look-alike readings as alternatives (issue 17)", async () => {
+    const { result } = await read('A BIG BAT', { alternatives: '3' });
+    expect(result.text).toBe('A BIG BAT');
+    for (const segment of result.segments) {
+      expect(segment.confidence).toBeGreaterThanOrEqual(0);
+      expect(segment.confidence).toBeLessThanOrEqual(1);
+    }
+    const alternatives = result.alternatives!;
+    expect(alternatives).toHaveLength(3);
+    expect(alternatives[0].text).toBe('A BIG BAT');
+    expect(new Set(alternatives.map((a) => a.text)).size).toBe(3);
+    for (let i = 1; i < alternatives.length; i++) expect(alternatives[i].score).toBeLessThanOrEqual(alternatives[i - 1].score);
+    // the encoder cannot tell B from P: the runner-up readings swap them
+    expect(alternatives.slice(1).some((a) => /\bP/.test(a.text))).toBe(true);
   });
 
   it('reads "A PIG PAT" from the same video with CTC prefix beam search alone (CTC_DECODER=beam)', async () => {

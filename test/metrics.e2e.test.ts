@@ -50,8 +50,8 @@ describe('metrics', () => {
     expect([...gateway.values()].flat().some((s) => /[0-9a-f]{8}-[0-9a-f]{4}-/.test(s.labels))).toBe(false);
     expect(gateway.has('talkie_queue_jobs')).toBe(true);
     expect(total(gateway, 'talkie_queue_jobs', 'state="waiting"')).toBe(0);
-    // every queue a worker or the postprocess service serves is counted, for dashboards and autoscaling
-    for (const queue of ['transcribe', 'transcribe-chunks', 'postprocess']) {
+    // every queue of the job catalogue is counted, for dashboards and autoscaling (issue 19: the webhook queue too)
+    for (const queue of ['transcribe', 'transcribe-chunks', 'postprocess', 'webhooks']) {
       expect(gateway.get('talkie_queue_jobs')!.some((s) => s.labels.includes(`queue="${queue}"`))).toBe(true);
     }
     expect(gateway.has('process_cpu_user_seconds_total')).toBe(true);

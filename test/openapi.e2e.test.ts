@@ -96,6 +96,31 @@ describe('OpenAPI 3.1 document', () => {
     validate('ErrorResponse', await (await fetch(`${stack.baseUrl}/v1/jobs?limit=1000`, { headers: auth })).json());
   });
 
+  it('documents the issue-17 result fields and form fields, and a result with them validates', async () => {
+    const schemas = doc.components.schemas as Record<string, { properties: Record<string, { properties?: Record<string, unknown>; items?: { properties?: Record<string, unknown> } }> }>;
+    const result = schemas.TranscriptResult.properties;
+    for (const field of ['alternatives', 'warnings', 'face_track', 'faces', 'tracks']) expect(result).toHaveProperty(field);
+    expect(Object.keys(result.segments.items!.properties!)).toEqual(expect.arrayContaining(['confidence', 'face']));
+    expect(result.model.properties).toHaveProperty('demo');
+    const post = (doc.paths['/v1/jobs'].post as unknown as { requestBody: { content: Record<string, { schema: { properties: Record<string, { description?: string }> } }> } }).requestBody;
+    const form = post.content['multipart/form-data'].schema.properties;
+    for (const field of ['alternatives', 'face']) expect(form[field].description).toBeTruthy();
+    const resultRoute = doc.paths['/v1/jobs/{id}/result'].get as unknown as { parameters: Array<{ name: string; description: string }> };
+    expect(resultRoute.parameters.map((p) => p.name)).toContain('face');
+
+    const token = stack.token('alice');
+    const created = await submit(stack.baseUrl, token, (await fixture('OPEN API')).file, { fields: { alternatives: '3' } });
+    const done = await waitForJob(stack.baseUrl, token, created.body.id);
+    validate('JobResource', done);
+    expect(done.result!.alternatives!.length).toBeGreaterThanOrEqual(1);
+    expect(done.result!.warnings!.map((w) => w.code)).toContain('demo_model');
+    const auth = { authorization: `Bearer ${token}` };
+    // no track 3 in a one-face result: the documented invalid_request
+    const noFace = await fetch(`${stack.baseUrl}/v1/jobs/${done.id}/result?format=vtt&face=3`, { headers: auth });
+    expect(noFace.status).toBe(400);
+    validate('ErrorResponse', await noFace.json());
+  });
+
   it('documents every schema it references', () => {
     const refs = JSON.stringify(doc).match(/#\/components\/schemas\/\w+/g) ?? [];
     for (const ref of new Set(refs)) expect(doc.components.schemas[ref.split('/').pop()!]).toBeDefined();

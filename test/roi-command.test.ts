@@ -4,7 +4,17 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { demoManifest, writeDemoModel } from '@talkie/demo-model';
-import { autoAvsrAlignment, decodePng, renderMovingMouth, syntheticMeanFace, writeSyntheticFaceModels, type MovingMouthFixture, type RoiReport } from '@talkie/faces';
+import {
+  autoAvsrAlignment,
+  decodePng,
+  renderMovingMouth,
+  renderTwoFaces,
+  syntheticMeanFace,
+  writeSyntheticFaceModels,
+  type MovingMouthFixture,
+  type RoiReport,
+  type TwoFacesFixture,
+} from '@talkie/faces';
 import { resolveFfmpeg } from '@talkie/media';
 import { ROOT } from './support/stack';
 
@@ -18,6 +28,7 @@ const CLI = path.join(ROOT, 'packages', 'faces', 'dist', 'cli', 'roi.js');
 let tmp: string;
 let moving: MovingMouthFixture;
 let faces: string;
+let two: TwoFacesFixture;
 
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'talkie-roi-cli-'));
@@ -25,6 +36,7 @@ beforeAll(async () => {
   faces = path.join(tmp, 'faces');
   await writeSyntheticFaceModels(faces);
   moving = await renderMovingMouth({ text: 'HI', out: path.join(tmp, 'moving.mp4'), ffmpeg: bins.ffmpeg, occlude: { from: 20, to: 23 } });
+  two = await renderTwoFaces({ text: 'HI', out: path.join(tmp, 'two.mp4'), ffmpeg: bins.ffmpeg, speaker: 'right' });
   execFileSync(bins.ffmpeg, ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=25:duration=1', '-pix_fmt', 'yuv420p', path.join(tmp, 'testsrc.mp4')]);
 });
 
@@ -91,6 +103,29 @@ describe('npm run roi', () => {
     expect(run('--in', moving.file, '--out', out, '--model', pkg, '--crop', '64').stderr).toMatch(/--crop comes from the lip package/);
     await writeFile(path.join(pkg, 'model.json'), JSON.stringify({ ...demoManifest(), roi: { mode: 'center' } }));
     expect(run('--in', moving.file, '--out', out, '--model', pkg).stderr).toMatch(/roi\.mode is center, not landmarks/);
+  });
+
+  it('lists every face track (issue 17) and, with --face all, writes a montage per track', () => {
+    const out = path.join(tmp, 'two-out');
+    const done = run('--in', two.file, '--out', out, '--faces', faces, '--face', 'all');
+    expect(done.stderr).toBe('');
+    expect(done.status).toBe(0);
+    expect(done.stdout).toMatch(/ 2 face tracks, read #0, active speaker #1 \(#0: /);
+    const report = JSON.parse(readFileSync(path.join(out, 'roi.json'), 'utf8')) as RoiReport;
+    expect(report.tracks.map((t) => [t.index, t.chosen, t.detected_frames])).toEqual([
+      [0, true, two.frames],
+      [1, true, two.frames],
+    ]);
+    expect(report.tracks[0].box.x + report.tracks[0].box.width / 2).toBeLessThan(240); // left to right
+    expect(report.tracks[1].box.x + report.tracks[1].box.width / 2).toBeGreaterThan(240);
+    expect(report.active).toBe(1);
+    for (const index of [0, 1]) expect(decodePng(readFileSync(path.join(out, `montage-${index}.png`)))).toMatchObject({ width: 10 * 96 + 9 * 2, channels: 1 });
+
+    // by default the active speaker is read; an index beyond the tracks fails with its code
+    expect(run('--in', two.file, '--out', out, '--faces', faces).status).toBe(0);
+    expect((JSON.parse(readFileSync(path.join(out, 'roi.json'), 'utf8')) as RoiReport).track).toBe(1);
+    expect(run('--in', two.file, '--out', out, '--faces', faces, '--face', '3').stderr).toMatch(/^roi: face_not_found: /);
+    expect(run('--in', two.file, '--out', out, '--faces', faces, '--face', 'loudest').stderr).toMatch(/bad --face/);
   });
 
   it('explains its usage when arguments are missing', () => {

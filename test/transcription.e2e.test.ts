@@ -45,7 +45,9 @@ describe('upload → queue → worker → ONNX → transcript', () => {
     expect(job.progress).toBe(100);
     const result = job.result!;
     expect(result.text).toBe(text);
-    expect(result.model).toEqual({ name: 'talkie-demo-letters', version: expect.any(String) });
+    // issue 17: the demo model says so, in `model` and in the warnings, as does resampling
+    expect(result.model).toEqual({ name: 'talkie-demo-letters', version: expect.any(String), demo: true });
+    expect(result.warnings!.map((w) => w.code)).toEqual(fps === 25 ? ['demo_model'] : ['demo_model', 'frame_rate_resampled']);
     // resampled to the model's 25 fps whatever the source rate
     expect(result.frames).toBe(Math.round(video.duration_s * 25));
     expect(result.duration_s).toBeCloseTo(video.duration_s, 1);

@@ -46,9 +46,10 @@ const MAGIC = {
   isobmff: Buffer.from('00000018667479706d703432000000006d703432', 'hex'), // ftyp mp42
   matroska: Buffer.from('1a45dfa39f4286810142f7810142f2810442f381084282847765626d', 'hex'), // EBML … webm
   avi: Buffer.concat([Buffer.from('RIFF'), Buffer.from([0x24, 0, 0, 0]), Buffer.from('AVI LIST')]),
+  'mpeg-ps': Buffer.from('000001ba2100010001801425000001bb000c8014', 'hex'), // MPEG-1 pack + system header, as GRID's .mpg
 } as const;
 type Family = keyof typeof MAGIC;
-const FAMILY_OF: Record<string, Family | undefined> = { '.mp4': 'isobmff', '.mov': 'isobmff', '.webm': 'matroska', '.mkv': 'matroska', '.avi': 'avi' };
+const FAMILY_OF: Record<string, Family | undefined> = { '.mp4': 'isobmff', '.mov': 'isobmff', '.webm': 'matroska', '.mkv': 'matroska', '.avi': 'avi', '.mpg': 'mpeg-ps', '.mpeg': 'mpeg-ps' };
 
 // ---------------------------------------------------------------------------------------------------
 // raw HTTP: node:http with full control over bytes, Content-Length and framing
@@ -323,8 +324,9 @@ describe('upload fuzzing: every hostile upload is a clean 4xx that leaves nothin
 
   // ----- arbitraries --------------------------------------------------------------------------------
 
-  const extension = fc.constantFrom('.mp4', '.MP4', '.mov', '.webm', '.mkv', '.avi', '.txt', '.m3u8', '.html', '', '.mp4.exe', '.exe.mp4', '.mp4.', '.mp4 ');
-  const family = fc.constantFrom<Family>('isobmff', 'matroska', 'avi');
+  // .ts (MPEG-TS) and .vob stay refused whatever their bytes
+  const extension = fc.constantFrom('.mp4', '.MP4', '.mov', '.webm', '.mkv', '.avi', '.mpg', '.MPEG', '.ts', '.vob', '.txt', '.m3u8', '.html', '', '.mp4.exe', '.exe.mp4', '.mp4.', '.mp4 ');
+  const family = fc.constantFrom<Family>('isobmff', 'matroska', 'avi', 'mpeg-ps');
   // RFC 2046 boundary characters that are also RFC 9110 token characters (usable unquoted)
   const boundary = fc.stringMatching(/^[A-Za-z0-9'+_.\-]{1,60}$/).map((b) => `${b}X`);
 
@@ -481,7 +483,7 @@ describe('upload fuzzing: every hostile upload is a clean 4xx that leaves nothin
       framing: fc.constantFrom<Framing>('length', 'chunked'),
     });
     await check('oversized', arb, 30, async ({ extra, seed, fam, framing }) => {
-      const ext = fam === 'matroska' ? '.mkv' : fam === 'avi' ? '.avi' : '.mp4';
+      const ext = fam === 'matroska' ? '.mkv' : fam === 'avi' ? '.avi' : fam === 'mpeg-ps' ? '.mpg' : '.mp4';
       const data = bigBody(MAX_UPLOAD_BYTES + extra, seed, fam ? MAGIC[fam] : Buffer.from('definitely not a video'));
       const { body } = multipart('bigB', [{ disposition: disposition('video', `big${ext}`), contentType: 'video/mp4', data }]);
       const outcome = await rawPost(stack.baseUrl, body, { headers: { authorization: `Bearer ${token}`, 'content-type': 'multipart/form-data; boundary=bigB' }, framing });
@@ -567,6 +569,11 @@ describe('upload fuzzing: every hostile upload is a clean 4xx that leaves nothin
       for (let i = 0; i < 9; i++) streams.push('-map', '1:a');
       await ff([...streams, '-t', '1', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-c:a', 'aac', at('ten-streams.mkv')]);
       await ff(['-f', 'lavfi', '-i', 'anullsrc=r=8000:cl=mono', '-t', '1', '-c:a', 'aac', at('audio-only.mkv')]);
+      // MPEG-PS is accepted as .mpg; a transport stream is not, whatever it is called
+      const mpeg = ['-f', 'lavfi', '-i', 'color=c=gray:s=64x64:r=25:d=1', '-c:v', 'mpeg2video'];
+      await ff([...mpeg, '-f', 'mpegts', at('ts-named.mpg')]);
+      await ff([...mpeg, '-f', 'mpegts', at('transport.ts')]);
+      await ff([...mpeg, '-f', 'vob', at('ps-named.mp4')]);
       const long = await fixture('TOO LONG', { padSeconds: 4 });
       expect(long.duration_s).toBeGreaterThan(5);
       expect(long.duration_s).toBeLessThan(10);
@@ -584,6 +591,9 @@ describe('upload fuzzing: every hostile upload is a clean 4xx that leaves nothin
       ['a WebM file named .mp4', 'webm-named', 415, 'unsupported_media_type'],
       ['a file with 10 streams (over MAX_STREAMS=8)', 'ten-streams', 422, 'too_many_streams'],
       ['an audio-only .mkv', 'audio-only', 422, 'no_video_stream'],
+      ['an MPEG transport stream named .mpg', 'ts-named', 415, 'unsupported_media_type'],
+      ['an MPEG transport stream (.ts)', 'transport', 415, 'unsupported_media_type'],
+      ['an MPEG program stream named .mp4', 'ps-named', 415, 'unsupported_media_type'],
     ])('refuses %s with %s %s, queues nothing and stores nothing', async (_what, key, status, code) => {
       const before = await jobKeys();
       const res = await submit(stack.baseUrl, token, corpus[key]);

@@ -17,7 +17,5 @@ module.exports = {
   // the cases kill processes and time recoveries on a small machine: one at a time
   maxWorkers: 1,
   testTimeout: 120_000,
-  // a safety net: every case stops what it started, but a run must never hang CI on a leftover handle
-  forceExit: true,
   verbose: true,
 };

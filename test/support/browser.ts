@@ -66,10 +66,13 @@ export async function fixtureAsY4m(rendered: RenderedFixture, options: { leadS: 
   return { file, durationS: rendered.duration_s + options.leadS + options.tailS };
 }
 
-/** Saves a full-page screenshot as test/.artifacts/console/<name>.png. */
-export async function screenshot(page: Page, name: string): Promise<void> {
+/**
+ * Saves a screenshot as test/.artifacts/console/<name>.png: the full page, or with `inView` only
+ * what the viewport shows (what a phone user sees without scrolling).
+ */
+export async function screenshot(page: Page, name: string, options: { inView?: boolean } = {}): Promise<void> {
   mkdirSync(CONSOLE_ARTIFACTS, { recursive: true });
-  await page.screenshot({ path: path.join(CONSOLE_ARTIFACTS, `${name}.png`), fullPage: true });
+  await page.screenshot({ path: path.join(CONSOLE_ARTIFACTS, `${name}.png`), fullPage: !options.inView });
 }
 
 /** Creates an API key with the gateway's real `npm run keys` CLI against `redisUrl`. */

@@ -1,6 +1,10 @@
+import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { renderFixture, type FixtureFormat, type RenderedFixture } from '@talkie/demo-model';
+import { promisify } from 'node:util';
+import { demoManifest, renderFixture, writeDemoModel, type FixtureFormat, type RenderedFixture } from '@talkie/demo-model';
+import { writeSyntheticFaceModels } from '@talkie/faces';
 import { resolveFfmpeg } from '@talkie/media';
 import { ARTIFACTS } from './stack';
 
@@ -20,4 +24,25 @@ export function fixture(text: string, options: { fps?: number; format?: FixtureF
     cache.set(name, rendered);
   }
   return rendered;
+}
+
+/** The fixture for `text`, with ffmpeg's box blur over the frames of word `index` (the demo model still reads it, less sure of that word). */
+export async function blurredWord(text: string, index: number): Promise<RenderedFixture> {
+  const video = await fixture(text);
+  const word = video.words[index];
+  const out = path.join(ARTIFACTS, 'fixtures', `${text.replace(/[^A-Z]+/g, '_')}-blur-${index}.mp4`);
+  const { ffmpeg } = await resolveFfmpeg();
+  await promisify(execFile)(ffmpeg, ['-hide_banner', '-loglevel', 'error', '-y', '-i', video.file, '-vf', `boxblur=12:enable='between(t,${word.start},${word.end})'`, '-c:v', 'libx264', '-pix_fmt', 'yuv420p', out]);
+  return { ...video, file: out };
+}
+
+/**
+ * A model package in `dir` that tracks faces (issue 17): the demo model with `roi.mode: landmarks`
+ * and Talkie's synthetic face package, which reads @talkie/faces' renderTwoFaces videos.
+ */
+export async function writeLandmarksDemoModel(dir: string): Promise<string> {
+  await writeDemoModel(dir);
+  await writeFile(path.join(dir, 'model.json'), JSON.stringify({ ...demoManifest(), roi: { mode: 'landmarks', face_package: 'faces', crop: { width: 96, height: 96 } } }, null, 2));
+  await writeSyntheticFaceModels(path.join(dir, 'faces'));
+  return dir;
 }

@@ -18,8 +18,10 @@ export interface LlmRequest {
   };
   /** json_schema when the request asked for structured output, plain otherwise */
   mode: 'json_schema' | 'plain';
-  /** the user message: the raw transcript */
+  /** the user message: the raw transcript (its `transcript` when the message is JSON with alternatives, issue 17) */
   transcript: string;
+  /** the model's other readings, when the user message carried them (issue 17) */
+  alternatives?: Array<{ text: string; score: number }>;
   /** how many requests this transcript has had before this one, in this mode */
   attempt: number;
 }
@@ -68,6 +70,18 @@ export const completion = (content: string, model = 'test-model') => ({
   usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
 });
 
+/** The raw transcript, or the transcript and alternatives of a JSON user message (issue 17). */
+function userMessage(content: string): Pick<LlmRequest, 'transcript' | 'alternatives'> {
+  if (!content.startsWith('{')) return { transcript: content };
+  try {
+    const json = JSON.parse(content) as { transcript?: unknown; alternatives?: unknown };
+    if (typeof json.transcript === 'string' && Array.isArray(json.alternatives)) return { transcript: json.transcript, alternatives: json.alternatives as LlmRequest['alternatives'] };
+  } catch {
+    // not JSON after all: the message is the transcript
+  }
+  return { transcript: content };
+}
+
 export async function startLlmServer(answer: LlmServer['answer'], port = 0): Promise<LlmServer> {
   const timers = new Set<NodeJS.Timeout>();
   const server: Server = createServer((req, res) => {
@@ -81,9 +95,9 @@ export async function startLlmServer(answer: LlmServer['answer'], port = 0): Pro
         // recorded as is; the answer function sees an empty body
       }
       const mode = body.response_format?.type === 'json_schema' ? 'json_schema' : 'plain';
-      const transcript = body.messages?.find((m) => m.role === 'user')?.content ?? '';
+      const { transcript, alternatives } = userMessage(body.messages?.find((m) => m.role === 'user')?.content ?? '');
       const attempt = llm.requests.filter((r) => r.transcript === transcript && r.mode === mode).length;
-      const request: LlmRequest = { n: llm.requests.length, headers: req.headers, path: req.url ?? '', body, mode, transcript, attempt };
+      const request: LlmRequest = { n: llm.requests.length, headers: req.headers, path: req.url ?? '', body, mode, transcript, attempt, ...(alternatives ? { alternatives } : {}) };
       llm.requests.push(request);
       const reply = llm.answer(request);
       const send = () => {

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { QUEUE_PREFIX, QUEUES } from '@talkie/contracts';
-import { createRedis, createTranscribeQueue, enqueueTranscription, waitForRedis } from '@talkie/queue';
+import { QUEUES } from '@talkie/contracts';
+import { createRedis, QueueHost, waitForRedis } from '@talkie/queue';
 import { fmt, median, ratio, summarize, type Summary } from '../report';
 import { redisUrl } from '../stack';
 import type { RowSpec } from './types';
@@ -24,29 +24,28 @@ interface Path {
   close(): Promise<void>;
 }
 
-/** Talkie's own job path: the gateway's queue factory, payload validation and job options. */
+/** Talkie's own job path: the QueueHost the services use (issue 19): catalogue options, payloads validated on enqueue and dequeue. */
 async function talkiePath(url: string): Promise<Path> {
-  const producer = createRedis(url, 'producer');
-  await waitForRedis(producer);
-  const queue = createTranscribeQueue(producer);
-  const workerConnections: Redis[] = [];
+  const probe = createRedis(url, 'producer');
+  await waitForRedis(probe);
+  probe.disconnect();
+  const quiet = { warn: () => undefined, error: () => undefined };
+  const host = new QueueHost({ redisUrl: url, logger: quiet });
   return {
     name: 'talkie',
     async enqueue(mark) {
       const id = randomUUID();
       mark(id);
-      await enqueueTranscription(queue, { v: 1, job_id: id, tenant: 'bench', upload_key: `uploads/${id}`, upload_bytes: 1_000 });
+      await host.add(QUEUES.transcribe, { v: 1, job_id: id, tenant: 'bench', upload_key: `uploads/${id}`, upload_bytes: 1_000 }, { jobId: id });
     },
     startWorker(onStart) {
-      const connection = createRedis(url, 'worker');
-      workerConnections.push(connection);
-      return new Worker(QUEUES.transcribe, async (job) => onStart(job.id!), { connection, prefix: QUEUE_PREFIX, concurrency: CONCURRENCY });
+      const worker = host.consume(QUEUES.transcribe, async (job) => onStart(job.id!), { concurrency: CONCURRENCY });
+      void worker.run();
+      return worker;
     },
     async close() {
-      await queue.obliterate({ force: true }).catch(() => undefined);
-      await queue.close();
-      producer.disconnect();
-      for (const c of workerConnections) c.disconnect();
+      await host.queue(QUEUES.transcribe).obliterate({ force: true }).catch(() => undefined);
+      await host.close();
     },
   };
 }
@@ -182,7 +181,7 @@ export const queueRow: RowSpec = {
       baselineFigures: { jobs_per_s: rawRate, rounds_jobs_per_s: raw.jobsPerS, enqueue_to_start_ms: rawLatency, rounds_enqueue_to_start_ms: raw.latency },
       notes: [
         `producer and no-op worker (concurrency ${CONCURRENCY}) in the bench process, Redis DB ${DB}; latency: ${LATENCY_JOBS} jobs one at a time; throughput: ${THROUGHPUT_JOBS} jobs from ${PRODUCERS} concurrent producers; medians over ${ROUNDS} interleaved rounds (of each round's p50 and p99)`,
-        "Talkie's path: createTranscribeQueue + enqueueTranscription (zod validation, jobId = job id, attempts 3, removeOnComplete); raw: queue.add with BullMQ's defaults",
+        "Talkie's path: QueueHost.add + QueueHost.consume (zod validation on enqueue and dequeue, jobId = job id, the catalogue's attempts 3, removeOnComplete); raw: queue.add with BullMQ's defaults",
       ],
     };
   },

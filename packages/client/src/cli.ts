@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { JOB_STATUSES, type JobResource, type JobStatus } from '@talkie/contracts';
+import { FaceChoice, JOB_STATUSES, MAX_ALTERNATIVES, type JobResource, type JobStatus, type TranscriptResult } from '@talkie/contracts';
 import { TalkieClient, VERSION, type ResultFormat } from './client';
 import { TalkieApiError, TalkieConnectionError, TalkieTimeoutError } from './errors';
 
@@ -8,10 +8,12 @@ const USAGE = `Usage: talkie <command> [options]
 
 Commands:
   submit FILE [--wait] [--format txt|json|srt|vtt] [--webhook URL] [--correct | --no-correct] [--idempotency-key KEY]
+              [--alternatives N] [--face active|all|I] [--words]
                           upload a video; with --wait, print its transcript when done
   get ID                  print a job
   wait ID                 wait until a job is finished, then print it
-  result ID [--format F]  print a completed job's transcript (default: txt)
+  result ID [--format F] [--face I] [--words]
+                          print a completed job's transcript (default: txt)
   cancel ID               cancel a queued or processing job, or delete a finished one
   list [--status S] [--limit N] [--cursor C] [--all]
                           list jobs, newest first
@@ -22,6 +24,14 @@ Options:
   --url URL               API base URL (default: $TALKIE_URL or http://127.0.0.1:8080)
   --sse                   wait by following the job's event stream instead of polling
   --timeout SECONDS       give up waiting after this long
+  --alternatives N        also read the N (1-10) best readings; --words prints them
+  --face active|all|I     which face to read: the one whose mouth moves most (default), every
+                          face, or face I as listed in the result's faces; with result: face I's
+                          reading of a job submitted with --face all
+  --words                 print each word with its time and confidence, then the other readings,
+                          instead of the plain text (txt only)
+
+A result's warnings (demo model, face barely found…) go to stderr as "talkie: warning CODE: …".
   -q, --quiet             no progress on stderr
   -h, --help              this help
   -v, --version           the client version
@@ -47,12 +57,16 @@ const OPTIONS = {
   all: { type: 'boolean' },
   sse: { type: 'boolean' },
   timeout: { type: 'string' },
+  alternatives: { type: 'string' },
+  face: { type: 'string' },
+  words: { type: 'boolean' },
   quiet: { type: 'boolean', short: 'q' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const satisfies ParseArgsConfig['options'];
 
 const FORMATS: readonly ResultFormat[] = ['json', 'txt', 'srt', 'vtt'];
+const DEFAULT_URL = 'http://127.0.0.1:8080';
 
 class UsageError extends Error {}
 
@@ -83,8 +97,9 @@ export async function main(
     return values.help ? 0 : 2;
   }
 
+  const baseUrl = values.url ?? env.TALKIE_URL ?? DEFAULT_URL;
   const client = new TalkieClient({
-    baseUrl: values.url ?? env.TALKIE_URL ?? 'http://127.0.0.1:8080',
+    baseUrl,
     ...(env.TALKIE_TOKEN ? { token: env.TALKIE_TOKEN } : env.TALKIE_API_KEY ? { apiKey: env.TALKIE_API_KEY } : {}),
   });
   const progress = (text: string) => {
@@ -107,6 +122,22 @@ export async function main(
     const s = Number(values.timeout);
     if (!Number.isFinite(s) || s <= 0) throw new UsageError('--timeout must be a positive number of seconds');
     return s * 1000;
+  };
+  const alternatives = (): number | undefined => {
+    if (values.alternatives === undefined) return undefined;
+    const n = Number(values.alternatives);
+    if (!/^\d+$/.test(values.alternatives) || n < 1 || n > MAX_ALTERNATIVES) throw new UsageError(`--alternatives must be an integer from 1 to ${MAX_ALTERNATIVES}`);
+    return n;
+  };
+  const face = (): FaceChoice | undefined => {
+    if (values.face === undefined) return undefined;
+    const choice = FaceChoice.safeParse(/^\d+$/.test(values.face) ? Number(values.face) : values.face);
+    if (!choice.success) throw new UsageError('--face must be active, all, or a face track index (0-3)');
+    return choice.data;
+  };
+  /** --words prints the transcript its own way: only where the output would be text */
+  const checkWords = (f: ResultFormat | undefined) => {
+    if (values.words && f !== 'txt') throw new UsageError('--words prints text: drop --format, or use --format txt');
   };
   const waitFor = async (id: string): Promise<JobResource> => {
     const job = await client.wait(id, {
@@ -132,7 +163,9 @@ export async function main(
         if (!values.wait && values.format !== undefined) throw new UsageError('--format needs --wait');
         if (values.correct && values['no-correct']) throw new UsageError('give --correct or --no-correct, not both');
         const correct = values.correct ? true : values['no-correct'] ? false : undefined;
-        const job = await client.submit(file, { webhookUrl: values.webhook, idempotencyKey: values['idempotency-key'], correct, signal });
+        if (values.words && !values.wait) throw new UsageError('--words needs --wait');
+        checkWords(outputFormat);
+        const job = await client.submit(file, { webhookUrl: values.webhook, idempotencyKey: values['idempotency-key'], correct, alternatives: alternatives(), face: face(), signal });
         progress(`job ${job.id}: submitted`);
         if (!values.wait) {
           json(job);
@@ -140,6 +173,8 @@ export async function main(
         }
         const done = await waitFor(job.id);
         if (done.status !== 'completed') return jobFailed(done);
+        if (values.words) return printWords(await client.result(done.id, 'json', { signal }));
+        printWarnings(done.result);
         await printResult(done.id, outputFormat!);
         return 0;
       }
@@ -151,9 +186,16 @@ export async function main(
         json(done);
         return done.status === 'completed' ? 0 : jobFailed(done);
       }
-      case 'result':
-        await printResult(one('job id'), format('txt'));
+      case 'result': {
+        const id = one('job id');
+        const f = format('txt');
+        checkWords(f);
+        const track = face();
+        if (typeof track === 'string') throw new UsageError('with result, --face takes a face track index');
+        if (values.words) return printWords(await client.result(id, 'json', { signal }), track);
+        await printResult(id, f, track);
         return 0;
+      }
       case 'cancel': {
         const id = one('job id');
         const job = await client.cancel(id, { signal });
@@ -198,7 +240,13 @@ export async function main(
       io.err(`talkie: error ${err.code} (HTTP ${err.status}): ${err.message}${err.requestId ? ` [request ${err.requestId}]` : ''}${err.retryAfterS !== undefined ? ` (retry after ${err.retryAfterS} s)` : ''}\n`);
       return 1;
     }
-    if (err instanceof TalkieConnectionError || err instanceof TalkieTimeoutError) {
+    if (err instanceof TalkieConnectionError) {
+      // the usual cause: the gateway runs elsewhere (another PORT) than where the CLI looked
+      const from = values.url !== undefined ? '--url' : env.TALKIE_URL !== undefined ? 'TALKIE_URL' : 'the default';
+      io.err(`talkie: error ${err.code}: ${err.message}\n  No gateway answered at ${baseUrl} (${from}). Give its URL with --url or TALKIE_URL (npm start prints it).\n`);
+      return 1;
+    }
+    if (err instanceof TalkieTimeoutError) {
       io.err(`talkie: error ${err.code}: ${err.message}\n`);
       return 1;
     }
@@ -219,12 +267,38 @@ export async function main(
     return 1;
   }
 
-  async function printResult(id: string, f: ResultFormat): Promise<void> {
-    if (f === 'json') json(await client.result(id, 'json', { signal }));
+  async function printResult(id: string, f: ResultFormat, track?: number): Promise<void> {
+    if (f === 'json') json(await client.result(id, 'json', { signal, face: track }));
     else {
-      const text = await client.result(id, f, { signal });
+      const text = await client.result(id, f, { signal, face: track });
       io.out(text.endsWith('\n') ? text : `${text}\n`);
     }
+  }
+
+  /** Issue 17: what the result says to tell the user, on stderr (stdout stays the transcript). */
+  function printWarnings(result: TranscriptResult | undefined): void {
+    for (const w of result?.warnings ?? []) io.err(`talkie: warning ${w.code}: ${w.message}\n`);
+  }
+
+  /**
+   * Issue 17, --words: one line per word (start, end, confidence, word), then the other readings
+   * with their scores. Face `track` (a face=all result): that face's words.
+   */
+  function printWords(result: TranscriptResult, track?: number): number {
+    printWarnings(result);
+    const reading = track === undefined || result.face_track?.index === track ? result : result.tracks?.find((t) => t.face === track);
+    if (!reading) {
+      io.err(`talkie: error invalid_request: the result has no reading of face ${track} (submit with --face all)\n`);
+      return 1;
+    }
+    const seconds = (s: number) => s.toFixed(2).padStart(7);
+    for (const w of reading.segments) io.out(`${seconds(w.start)} ${seconds(w.end)}  ${w.confidence === undefined ? '   - ' : w.confidence.toFixed(2)}  ${w.text}\n`);
+    const others = reading === result ? (result.alternatives ?? []).slice(1) : [];
+    if (others.length) {
+      io.out('\nother readings (log score):\n');
+      for (const a of others) io.out(`${a.score.toFixed(2).padStart(8)}  ${a.text}\n`);
+    }
+    return 0;
   }
 }
 

@@ -175,6 +175,20 @@ describe('TalkieClient.submit: inputs', () => {
     expect(server.requests[1].body.toString('latin1')).toMatch(/name="correct"\r\n\r\nfalse\r\n/);
   });
 
+  it('sends alternatives and face only when asked (issue 17)', async () => {
+    const server = await serve([accepted, accepted, accepted]);
+    const client = new TalkieClient({ baseUrl: server.url, apiKey: 'key-1' });
+    await client.submit(VIDEO, { filename: 'a.mp4', alternatives: 3, face: 'all' });
+    await client.submit(VIDEO, { filename: 'b.mp4', face: 1 });
+    await client.submit(VIDEO, { filename: 'c.mp4' });
+    const [all, one, plain] = server.requests.map((r) => r.body.toString('latin1'));
+    expect(all).toMatch(/name="alternatives"\r\n\r\n3\r\n/);
+    expect(all).toMatch(/name="face"\r\n\r\nall\r\n/);
+    expect(one).toMatch(/name="face"\r\n\r\n1\r\n/);
+    expect(one).not.toContain('name="alternatives"');
+    expect(plain).not.toMatch(/name="(alternatives|face)"/);
+  });
+
   it('reads Node and web streams (so that a retry can send them again)', async () => {
     const server = await serve([dropConnection, accepted]);
     const client = new TalkieClient({ baseUrl: server.url, ...fast });

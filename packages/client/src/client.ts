@@ -3,15 +3,15 @@ import { openAsBlob } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { isTerminal, type DeliveryAttempt, type JobResource, type JobStatus, type TranscriptResult } from '@talkie/contracts';
+import { isTerminal, UPLOAD_EXTENSIONS, type DeliveryAttempt, type FaceChoice, type JobResource, type JobStatus, type TranscriptResult } from '@talkie/contracts';
 import { backoffDelay, parseRetryAfter, sleep } from './backoff';
 import { TalkieApiError, TalkieConnectionError, TalkieTimeoutError } from './errors';
 import { readSse } from './sse';
 
 export const VERSION = '0.1.0';
 
-/** The containers the API accepts, by file extension. */
-export const ALLOWED_EXTENSIONS = ['.mp4', '.mov', '.webm', '.mkv', '.avi'] as const;
+/** The containers the API accepts, by file extension (the contract's list). */
+export const ALLOWED_EXTENSIONS = UPLOAD_EXTENSIONS;
 
 export type ResultFormat = 'json' | 'txt' | 'srt' | 'vtt';
 export type SubmitInput = string | Buffer | Uint8Array | ReadableStream<Uint8Array> | NodeJS.ReadableStream;
@@ -46,6 +46,20 @@ export interface SubmitOptions {
    * the tenant's default on the server
    */
   correct?: boolean;
+  /** issue 17: also return up to this many (1–10) best readings as `result.alternatives` */
+  alternatives?: number;
+  /**
+   * issue 17: which face to read (models with `roi.mode: landmarks`): `active` (the server's
+   * default, the face whose mouth moves most), `all` (one reading per face in `result.tracks`), or
+   * a track index as listed in `result.faces`
+   */
+  face?: FaceChoice;
+  signal?: AbortSignal;
+}
+
+export interface ResultOptions {
+  /** issue 17: a face track index (see `result`) */
+  face?: number;
   signal?: AbortSignal;
 }
 
@@ -130,6 +144,8 @@ export class TalkieClient {
         form.append('video', blob, filename);
         if (options.webhookUrl !== undefined) form.append('webhook_url', options.webhookUrl);
         if (options.correct !== undefined) form.append('correct', String(options.correct));
+        if (options.alternatives !== undefined) form.append('alternatives', String(options.alternatives));
+        if (options.face !== undefined) form.append('face', String(options.face));
         return form;
       },
       signal: options.signal,
@@ -175,13 +191,17 @@ export class TalkieClient {
     return (await res.json()) as JobResource;
   }
 
-  /** The transcript of a completed job: data for `json` (the default), text for the other formats. */
-  result(id: string, format?: 'json', options?: { signal?: AbortSignal }): Promise<TranscriptResult>;
-  result(id: string, format: 'txt' | 'srt' | 'vtt', options?: { signal?: AbortSignal }): Promise<string>;
-  result(id: string, format: ResultFormat, options?: { signal?: AbortSignal }): Promise<TranscriptResult | string>;
-  async result(id: string, format: ResultFormat = 'json', options: { signal?: AbortSignal } = {}): Promise<TranscriptResult | string> {
+  /**
+   * The transcript of a completed job: data for `json` (the default), text for the other formats.
+   * `face` (issue 17): for txt, srt and vtt, face track `face`'s reading of a job submitted with
+   * `face: 'all'` (json always has every track, in `tracks`).
+   */
+  result(id: string, format?: 'json', options?: ResultOptions): Promise<TranscriptResult>;
+  result(id: string, format: 'txt' | 'srt' | 'vtt', options?: ResultOptions): Promise<string>;
+  result(id: string, format: ResultFormat, options?: ResultOptions): Promise<TranscriptResult | string>;
+  async result(id: string, format: ResultFormat = 'json', options: ResultOptions = {}): Promise<TranscriptResult | string> {
     const accept = { json: 'application/json', txt: 'text/plain', srt: 'application/x-subrip', vtt: 'text/vtt' }[format] ?? '*/*';
-    const res = await this.request('GET', `/v1/jobs/${encodeURIComponent(id)}/result`, { query: { format }, headers: { accept }, signal: options.signal, retry: 'safe' });
+    const res = await this.request('GET', `/v1/jobs/${encodeURIComponent(id)}/result`, { query: { format, face: options.face }, headers: { accept }, signal: options.signal, retry: 'safe' });
     return format === 'json' ? ((await res.json()) as TranscriptResult) : res.text();
   }
 

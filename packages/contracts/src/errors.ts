@@ -42,6 +42,8 @@ export const ERROR_CATALOGUE = {
   too_many_frames: { status: 422, message: 'The video has more frames than allowed.' },
   decode_failed: { status: 422, message: 'The video could not be decoded.' },
   no_face_detected: { status: 422, message: 'No face was found in the video, so there are no lips to read.' },
+  // issue 17: `face=<index>` asked for a face track the video does not have (see the result's `faces` of a `face=active` run)
+  face_not_found: { status: 422, message: 'The video has no face track with the requested index.' },
   timeout: { status: 504, message: 'Processing took longer than allowed.' },
   inference_failed: { status: 500, message: 'The model could not process this video.' },
   upload_missing: { status: 410, message: 'The uploaded file is no longer available.' },

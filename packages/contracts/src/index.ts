@@ -5,3 +5,5 @@ export * from './auth';
 export * from './webhook';
 export * from './correction';
 export * from './media';
+export * from './chunk';
+export * from './job-catalogue';

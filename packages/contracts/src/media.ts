@@ -23,5 +23,12 @@ export const VideoProbe = z.object({
 });
 export type VideoProbe = z.infer<typeof VideoProbe>;
 
+/**
+ * The file extensions an upload may have (the gateway checks each against the container's magic
+ * bytes; `GET /v1/limits` lists them): MP4/MOV, WebM/Matroska, AVI and MPEG program streams.
+ */
+export const UPLOAD_EXTENSIONS = ['.mp4', '.mov', '.webm', '.mkv', '.avi', '.mpg', '.mpeg'] as const;
+export type UploadExtension = (typeof UPLOAD_EXTENSIONS)[number];
+
 /** A SHA-256 digest in lower-case hex: the name of an upload's content. */
 export const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);

@@ -93,12 +93,26 @@ class PrefixTrie {
   }
 }
 
+/** A hypothesis of a search: its labels and the search's own total log score for them. */
+export interface ScoredLabels {
+  labels: number[];
+  score: number;
+}
+
 /**
  * CTC prefix beam search (Hannun et al., 2014) without a language model. Per frame only the
  * `beamWidth` most likely labels (and blank) are expanded, which keeps large vocabularies (5,000
  * SentencePiece units) tractable without changing the result in practice.
  */
 export function prefixBeamSearch(m: LogProbs, blank: number, beamWidth: number): number[] {
+  return prefixBeamSearchNBest(m, blank, beamWidth)[0]?.labels ?? [];
+}
+
+/**
+ * The same search's final beam (issue 17): every hypothesis still in it, best first, each scored
+ * log P(labels | video) summed over the paths the search kept. The first is `prefixBeamSearch`'s.
+ */
+export function prefixBeamSearchNBest(m: LogProbs, blank: number, beamWidth: number): ScoredLabels[] {
   const { data, steps, vocab } = m;
   const trie = new PrefixTrie(vocab);
   let beams: Beam[] = [{ node: PrefixTrie.ROOT, pBlank: 0, pLabel: -Infinity }];
@@ -145,9 +159,22 @@ export function prefixBeamSearch(m: LogProbs, blank: number, beamWidth: number):
       .slice(0, beamWidth)
       .map((scored) => scored.beam);
   }
-  let best: Beam | undefined;
-  for (const beam of beams) if (!best || total(beam) > total(best)) best = beam;
-  return best ? trie.spell(best.node) : [];
+  // Stable, so equal totals keep the order in which the first of them was the winner.
+  return beams
+    .map((beam) => ({ beam, score: total(beam) }))
+    .sort((a, b) => b.score - a.score)
+    .map(({ beam, score }) => ({ labels: trie.spell(beam.node), score }));
+}
+
+/** Greedy decoding's own score: the log-probability of its frame path, the best of every frame. */
+export function bestPathScore(m: LogProbs): number {
+  let sum = 0;
+  for (let t = 0; t < m.steps; t++) {
+    let best = -Infinity;
+    for (let v = 0; v < m.vocab; v++) if (m.data[t * m.vocab + v] > best) best = m.data[t * m.vocab + v];
+    sum += best;
+  }
+  return sum;
 }
 
 function topLabels(data: Float32Array, row: number, vocab: number, k: number): number[] {
@@ -160,7 +187,26 @@ export interface LabelSpan {
   label: number;
   start: number;
   end: number;
+  /** the model's score for this label, 0–1 (see `spanConfidences`) */
+  confidence?: number;
 }
+
+/**
+ * Issue 17: each aligned label's confidence, the mean of its frames' probabilities on the aligned
+ * path (exp of the log-probability of the label at each frame of its span). The mean rather than
+ * the minimum: a label held over several frames is shared with blank or its neighbour at the edges
+ * of its span, which says nothing about whether it was read right, and the minimum would be that
+ * edge; models trained with CTC mostly spike on one frame, where the two agree anyway.
+ */
+export function spanConfidences(m: LogProbs, spans: LabelSpan[]): LabelSpan[] {
+  return spans.map((span) => {
+    let sum = 0;
+    for (let t = span.start; t <= span.end; t++) sum += Math.exp(m.data[t * m.vocab + span.label]);
+    return { ...span, confidence: clamp01(sum / (span.end - span.start + 1)) };
+  });
+}
+
+const clamp01 = (x: number) => (x > 1 ? 1 : x < 0 || Number.isNaN(x) ? 0 : x);
 
 /**
  * Viterbi forced alignment of `labels` to the frames: the single most likely CTC path that spells

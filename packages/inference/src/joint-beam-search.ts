@@ -1,4 +1,4 @@
-import type { LogProbs } from './ctc';
+import type { LogProbs, ScoredLabels } from './ctc';
 import { CtcPrefixScorer, type CtcPrefixState } from './ctc-prefix-score';
 import { topIds } from './score-rows';
 
@@ -43,6 +43,14 @@ interface Hypothesis {
   ctc?: CtcPrefixState;
   /** the row of the last decoder call this hypothesis extends */
   parentRow: number;
+  /** the decoder's log-probability of each token (without sos), when the decoder was asked */
+  att?: number[];
+}
+
+/** A hypothesis of the joint search: labels and total score, and the decoder's log-probability of each label. */
+export interface JointHypothesis extends ScoredLabels {
+  /** per label, when the decoder scored them (CTC weight below 1) */
+  tokenScores?: number[];
 }
 
 interface Candidate {
@@ -52,6 +60,8 @@ interface Candidate {
   token: number;
   score: number;
   ctcScore: number;
+  /** the decoder's log-probability of the token, when it was asked */
+  attScore?: number;
 }
 
 /** ESPnet's `pre_beam_ratio`. */
@@ -62,6 +72,14 @@ const END_DETECT_D = -10;
 
 /** Decodes one utterance; returns the best hypothesis' tokens without sos and eos. */
 export async function jointBeamSearch(ctc: LogProbs, attention: AttentionStep, options: JointDecodingOptions): Promise<number[]> {
+  return (await jointBeamSearchNBest(ctc, attention, options))[0]?.labels ?? [];
+}
+
+/**
+ * The same search's ended hypotheses (issue 17), best first by their total score, each without sos
+ * and eos; the first is `jointBeamSearch`'s. Ties keep the order in which they ended.
+ */
+export async function jointBeamSearchNBest(ctc: LogProbs, attention: AttentionStep, options: JointDecodingOptions): Promise<JointHypothesis[]> {
   const { beamWidth, ctcWeight, lengthBonus, blank, sos, eos } = options;
   const { vocab, steps } = ctc;
   if (steps === 0) return [];
@@ -93,7 +111,7 @@ export async function jointBeamSearch(ctc: LogProbs, attention: AttentionStep, o
         if (row) score += attWeight * row[token];
         const ctcScore = psi ? psi[k] : 0;
         if (psi && hyp.ctc) score += ctcWeight * (ctcScore - hyp.ctc.score);
-        return { parent: hyp, row: b, token, score, ctcScore };
+        return { parent: hyp, row: b, token, score, ctcScore, ...(row ? { attScore: row[token] } : {}) };
       });
       candidates.push(...best(mine, beamWidth));
     });
@@ -103,26 +121,32 @@ export async function jointBeamSearch(ctc: LogProbs, attention: AttentionStep, o
     for (const c of candidates) {
       const yseq = [...c.parent.yseq, c.token];
       if (c.token === eos) {
-        ended.push({ yseq, score: c.score });
+        ended.push({ yseq, score: c.score, ...(c.parent.att ? { att: c.parent.att } : {}) });
         continue;
       }
       const state = scorer && c.parent.ctc ? scorer.extend(c.parent.yseq.slice(1), c.parent.ctc, c.token, c.ctcScore) : undefined;
-      next.push({ yseq, score: c.score, parentRow: c.row, ...(state ? { ctc: state } : {}) });
+      const att = c.attScore !== undefined ? [...(c.parent.att ?? []), c.attScore] : undefined;
+      next.push({ yseq, score: c.score, parentRow: c.row, ...(state ? { ctc: state } : {}), ...(att ? { att } : {}) });
     }
     running = next;
     // ESPnet ends what is still running at the maximum length, adding no score for the forced end.
-    if (i === maxLength - 1) for (const h of running) ended.push({ yseq: [...h.yseq, eos], score: h.score });
+    if (i === maxLength - 1) for (const h of running) ended.push({ yseq: [...h.yseq, eos], score: h.score, ...(h.att ? { att: h.att } : {}) });
     if (options.maxLengthRatio === 0 && endDetect(ended, i)) break;
     // Every term of a score is a log-probability (≤ 0): with no positive bonus a hypothesis can only
     // lose score as it grows, so once an ended one leads, nothing running can overtake it.
     if (lengthBonus <= 0 && ended.length && running.every((h) => h.score <= bestEnded(ended).score)) break;
   }
-  if (!ended.length) return [];
-  const yseq = bestEnded(ended).yseq;
-  return yseq.slice(1, yseq[yseq.length - 1] === eos ? -1 : undefined);
+  // Stable: among equal scores the first to end leads, as `bestEnded` picks it.
+  return ended
+    .map((h, i) => ({ h, i }))
+    .sort((a, b) => b.h.score - a.h.score || a.i - b.i)
+    .map(({ h }) => {
+      const labels = h.yseq.slice(1, h.yseq[h.yseq.length - 1] === eos ? -1 : undefined);
+      return { labels, score: h.score, ...(h.att ? { tokenScores: h.att.slice(0, labels.length) } : {}) };
+    });
 }
 
-type Ended = Pick<Hypothesis, 'yseq' | 'score'>;
+type Ended = Pick<Hypothesis, 'yseq' | 'score' | 'att'>;
 
 const bestEnded = (ended: Ended[]): Ended => ended.reduce((a, b) => (b.score > a.score ? b : a));
 

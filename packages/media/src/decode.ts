@@ -121,7 +121,7 @@ export interface RgbStreamOptions extends Pick<DecodeOptions, 'ffmpeg' | 'fps' |
   height: number;
   /**
    * demuxers ffmpeg may use; the upload allow-list by default. Operator tools reading their own
-   * files (e.g. GRID's MPEG-PS `.mpg`) may add more.
+   * files may add more.
    */
   demuxers?: readonly string[];
 }

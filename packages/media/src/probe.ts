@@ -12,16 +12,19 @@ export interface ProbeOptions {
 }
 
 /**
- * The only demuxers ffprobe and ffmpeg may use on uploads: MP4/MOV, Matroska/WebM and AVI. Playlists
- * (HLS), concat scripts and image sequences are refused by the demuxer itself, whatever the file's name.
+ * The only demuxers ffprobe and ffmpeg may use on uploads: MP4/MOV, Matroska/WebM, AVI and MPEG
+ * program streams (`mpeg`: `.mpg`, MPEG-1 system streams included; the GRID corpus's format).
+ * Playlists (HLS), concat scripts, image sequences and MPEG transport streams (`mpegts`) are
+ * refused by the demuxer itself, whatever the file's name.
  */
-export const DEMUXER_ALLOW_LIST = ['mov', 'matroska', 'webm', 'avi'] as const;
+export const DEMUXER_ALLOW_LIST = ['mov', 'matroska', 'webm', 'avi', 'mpeg'] as const;
 
 /**
- * What operator tools on the operator's own files may read besides (`npm run roi`, the bench, the
- * GRID tests): MPEG program streams too, the GRID corpus's format. Never for uploads.
+ * What operator tools on the operator's own files may read (`npm run roi`, the bench, the GRID
+ * tests). Since uploads may be MPEG-PS too, the same list as uploads: one name for it, so that an
+ * operator-only format has one place to go should one ever be needed.
  */
-export const OPERATOR_DEMUXERS = [...DEMUXER_ALLOW_LIST, 'mpeg'] as const;
+export const OPERATOR_DEMUXERS = DEMUXER_ALLOW_LIST;
 
 /** `30000/1001` → 29.97; `0/0` → 0 */
 export function parseRate(rate: string | undefined): number {

@@ -63,6 +63,9 @@ describeBuilt('ResidentProber', () => {
     ['mjpeg.avi', ['-f', 'lavfi', '-i', 'testsrc=size=128x96:rate=12', '-t', '1', '-c:v', 'mjpeg']],
     ['two-videos.mkv', ['-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=5', '-f', 'lavfi', '-i', 'testsrc=size=32x24:rate=5', '-t', '1', '-map', '0', '-map', '1', '-c:v', 'ffv1']],
     ['moov-at-start.mp4', ['-f', 'lavfi', '-i', 'testsrc=size=80x60:rate=25', '-t', '1', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-movflags', '+faststart']],
+    // MPEG-PS keeps no frame count either: the estimate from duration × rate, the same both ways
+    ['mpeg1-system.mpg', ['-f', 'lavfi', '-i', 'testsrc=size=96x64:rate=25', '-t', '2', '-c:v', 'mpeg1video', '-f', 'mpeg']],
+    ['mpeg2-program.mpg', ['-f', 'lavfi', '-i', 'testsrc=size=96x64:rate=25', '-t', '2', '-c:v', 'mpeg2video', '-f', 'vob']],
   ];
 
   it.each(clips)('reads %s exactly as ffprobe does', async (name, args) => {
@@ -113,15 +116,16 @@ describeBuilt('ResidentProber', () => {
     ffmpeg(['-f', 'lavfi', '-i', 'sine=frequency=440:duration=0.5', '-f', 'wav', wav]);
     const concat = path.join(dir, 'list.mp4');
     await writeFile(concat, `ffconcat version 1.0\nfile ${wav}\n`);
-    const mpegPs = path.join(dir, 'program.mp4');
-    ffmpeg(['-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=25', '-t', '0.5', '-c:v', 'mpeg2video', '-f', 'vob', mpegPs]);
+    // a demuxer outside the allow-list (MPEG-PS is on it now; transport streams are not)
+    const mpegTs = path.join(dir, 'transport.mp4');
+    ffmpeg(['-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=25', '-t', '0.5', '-c:v', 'mpeg2video', '-f', 'mpegts', mpegTs]);
     const audioOnly = path.join(dir, 'tone.mka');
     ffmpeg(['-f', 'lavfi', '-i', 'sine=frequency=440:duration=0.5', '-f', 'matroska', audioOnly]);
     const cases: Array<[string, ErrorCode]> = [
       [text, 'invalid_media'],
       [wav, 'invalid_media'],
       [concat, 'invalid_media'],
-      [mpegPs, 'invalid_media'],
+      [mpegTs, 'invalid_media'],
       [path.join(dir, 'absent.mp4'), 'invalid_media'],
       [audioOnly, 'no_video_stream'],
     ];

@@ -81,11 +81,14 @@ describe('streamRgbFrames', () => {
     expect((await frames({ maxSourceFrames: FRAMES })).equals(await frames({}))).toBe(true);
   });
 
-  it('refuses demuxers outside the allow-list unless asked for', async () => {
+  it('reads MPEG-PS (.mpg, on the allow-list), and refuses demuxers outside it unless asked for (MPEG-TS)', async () => {
     const mpg = path.join(tmp, 'clip.mpg');
     execFileSync(bins.ffmpeg, ['-v', 'error', '-y', '-i', source, '-c:v', 'mpeg1video', '-q:v', '2', '-f', 'mpeg', mpg]);
-    await expect(streamRgbFrames(mpg, options(), () => undefined)).rejects.toMatchObject({ code: 'decode_failed' });
-    await expect(streamRgbFrames(mpg, options({ demuxers: ['mpeg'] }), () => undefined)).resolves.toBe(FRAMES);
+    await expect(streamRgbFrames(mpg, options(), () => undefined)).resolves.toBe(FRAMES);
+    const ts = path.join(tmp, 'clip.ts');
+    execFileSync(bins.ffmpeg, ['-v', 'error', '-y', '-i', source, '-c:v', 'mpeg2video', '-q:v', '2', '-f', 'mpegts', ts]);
+    await expect(streamRgbFrames(ts, options(), () => undefined)).rejects.toMatchObject({ code: 'decode_failed' });
+    await expect(streamRgbFrames(ts, options({ demuxers: ['mpegts'] }), () => undefined)).resolves.toBe(FRAMES);
   });
 });
 

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { z } from 'zod';
-import { JobId, QUEUE_PREFIX, QUEUES, Segment, TenantId } from '@talkie/contracts';
+import { FaceTrackQuality, QUEUE_PREFIX, QUEUES, ResultWarning, Segment, type ChunkPayload } from '@talkie/contracts';
 import { WORK_JOB_OPTIONS } from './transcribe-queue';
 
 /*
@@ -11,37 +11,8 @@ import { WORK_JOB_OPTIONS } from './transcribe-queue';
  * the parent's record.
  */
 
-/** One window of a long video, in frames at the model's rate (exact, whatever the source's rate). */
-export const ChunkWindow = z.object({
-  index: z.number().int().nonnegative(),
-  /** first frame of the window */
-  start_frame: z.number().int().nonnegative(),
-  /** frames in the window */
-  frames: z.number().int().positive(),
-  /** words whose centre falls in [own_from, own_to) frames belong to this window (overlaps are shared) */
-  own_from: z.number().int().nonnegative(),
-  own_to: z.number().int().positive(),
-});
-export type ChunkWindow = z.infer<typeof ChunkWindow>;
-
-/** Payload of a `transcribe-chunks` job: the parent job's ids and one window. */
-export const ChunkPayload = z.object({
-  v: z.literal(1),
-  job_id: JobId,
-  tenant: TenantId,
-  upload_key: z.string().min(1),
-  /** the model's frame rate, which windows are counted in */
-  fps: z.number().positive(),
-  count: z.number().int().positive(),
-  window: ChunkWindow,
-  /**
-   * The upload's frame size from the planner's probe: the mouth tracker (`landmarks` models) needs
-   * it and would otherwise probe the whole file again for every window. Absent in payloads queued
-   * before it was added; the tracker probes then.
-   */
-  source: z.object({ width: z.number().int().positive(), height: z.number().int().positive() }).optional(),
-});
-export type ChunkPayload = z.infer<typeof ChunkPayload>;
+// The chunk queue's payload lives in the contracts, with the job catalogue; re-exported for its users here.
+export { ChunkPayload, ChunkWindow } from '@talkie/contracts';
 
 /** A window's result (kept by `ChunkProgress`, not by BullMQ): the words it owns, in video time. */
 export const ChunkResult = z.object({
@@ -49,6 +20,9 @@ export const ChunkResult = z.object({
   /** frames decoded */
   frames: z.number().int().nonnegative(),
   segments: z.array(Segment),
+  /** issue 17: the window's warnings and read track's quality (merged into the job's by `mergeChunks`) */
+  warnings: z.array(ResultWarning).optional(),
+  face_track: FaceTrackQuality.optional(),
 });
 export type ChunkResult = z.infer<typeof ChunkResult>;
 

@@ -5,3 +5,6 @@ export * from './retention-sweeper';
 export * from './postprocess-queue';
 export * from './chunk-flow';
 export * from './probe-memo';
+export * from './correction-capability';
+export * from './host/give-up';
+export * from './host/queue-host';

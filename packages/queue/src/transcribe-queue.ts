@@ -1,17 +1,14 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
-import { QUEUE_PREFIX, QUEUES, TranscribePayload } from '@talkie/contracts';
+import { JOB_CATALOGUE, QUEUE_PREFIX, QUEUES, TranscribePayload } from '@talkie/contracts';
+import { jobOptionsOf } from './host/queue-host';
 
 /**
  * Retry policy of Talkie's work queues (transcription, chunks, postprocess): transient failures (a
- * timeout, a lost worker) get two more tries.
+ * timeout, a lost worker) get two more tries. From the job catalogue (issue 19), as the QueueHost
+ * applies it; the job record store (job-store.ts) is what clients read, BullMQ's copy is only the
+ * work item.
  */
-export const WORK_JOB_OPTIONS: JobsOptions = {
-  attempts: 3,
-  backoff: { type: 'exponential', delay: 2_000 },
-  // The job record store (job-store.ts) is what clients read; BullMQ's copy is only the work item.
-  removeOnComplete: true,
-  removeOnFail: { age: 24 * 3600, count: 10_000 },
-};
+export const WORK_JOB_OPTIONS: JobsOptions = jobOptionsOf(JOB_CATALOGUE[QUEUES.transcribe]);
 
 export function createTranscribeQueue(connection: ConnectionOptions): Queue<TranscribePayload> {
   return new Queue<TranscribePayload>(QUEUES.transcribe, { connection, prefix: QUEUE_PREFIX });

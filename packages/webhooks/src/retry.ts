@@ -1,3 +1,5 @@
+import { WEBHOOK_BACKOFF_TYPE } from '@talkie/contracts';
+
 /**
  * Retry delays in ms after each failed attempt: the Standard Webhooks recommendation (immediately,
  * then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h). The first attempt is immediate, so there are
@@ -13,8 +15,8 @@ export const WEBHOOK_RETRY_SCHEDULE: readonly number[] = Object.freeze([
   10 * 3600_000,
 ]);
 
-/** Name of the BullMQ custom backoff type that follows the schedule (Worker `settings.backoffStrategy`). */
-export const WEBHOOK_BACKOFF_TYPE = 'talkie-webhook';
+/** Name of the BullMQ custom backoff type that follows the schedule (Worker `settings.backoffStrategy`); the job catalogue's. */
+export { WEBHOOK_BACKOFF_TYPE };
 
 /** Each delay is moved by up to ±20 % at random, so retries after an outage do not arrive in lockstep. */
 export const WEBHOOK_RETRY_JITTER = 0.2;

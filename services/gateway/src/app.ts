@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import type { Queue } from 'bullmq';
 import type { DeliveryAttempt, TranscribePayload } from '@talkie/contracts';
 import type { MediaLimits, VideoProber } from '@talkie/media';
-import type { JobStore, ProbeMemo } from '@talkie/queue';
+import { CorrectionCapability, type JobStore, type ProbeMemo } from '@talkie/queue';
 import type { Logger } from '@talkie/runtime';
 import type { BlobStorage } from '@talkie/storage';
 import type { ApiKeyStore } from './auth/api-keys';
@@ -126,7 +126,7 @@ export function createApp(deps: AppDeps): Express {
     }),
     jobOutputRoutes({ store: deps.store, deliveries: deps.webhooks.deliveries }),
   );
-  app.use('/v1/limits', limitsRoutes({ maxUploadBytes: deps.maxUploadBytes, mediaLimits: deps.mediaLimits }));
+  app.use('/v1/limits', limitsRoutes({ maxUploadBytes: deps.maxUploadBytes, mediaLimits: deps.mediaLimits, correction: new CorrectionCapability(deps.redis), correctByDefault: deps.correctByDefault }));
   app.use('/v1/webhooks', webhookSecretRoutes({ secrets: deps.webhooks.secrets, overlapS: deps.webhooks.overlapS }));
 
   app.use((req, res) => sendError(req, res, 'route_not_found'));

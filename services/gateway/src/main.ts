@@ -2,8 +2,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createVideoProber, resolveCheckedFfmpeg } from '@talkie/media';
 import { QUEUES } from '@talkie/contracts';
-import { createChunkQueue, createPostprocessQueue, createRedis, createTranscribeQueue, warnIfEvicting, JobStore, ProbeMemo, RetentionSweeper, toJobResource, waitForRedis } from '@talkie/queue';
-import { createWebhookQueue, DeliveryLog, publishTerminalEvents, validateWebhookUrl, WebhookSecretStore } from '@talkie/webhooks';
+import { createRedis, QueueHost, warnIfEvicting, JobStore, ProbeMemo, RetentionSweeper, toJobResource, waitForRedis } from '@talkie/queue';
+import { DeliveryLog, publishTerminalEvents, validateWebhookUrl, WebhookSecretStore } from '@talkie/webhooks';
 import { createLogger, createMetricsRegistry, onShutdown, startOpsServer } from '@talkie/runtime';
 import { createStorage } from '@talkie/storage';
 import { createApp } from './app';
@@ -31,17 +31,16 @@ async function main() {
   // one write: fewer syscalls and round trips under load, no change for a lone request.
   const redis = createRedis(config.REDIS_URL, 'producer', { enableAutoPipelining: true });
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
-  const queue = createTranscribeQueue(createRedis(config.REDIS_URL, 'producer'));
-  queue.on('error', (err) => logger.warn({ err: err.message }, 'queue connection error'));
+  // Every queue this process produces to or counts, from the job catalogue (issue 19).
+  const host = new QueueHost({ redisUrl: config.REDIS_URL, logger });
+  const queue = host.queue(QUEUES.transcribe);
   // The rate limiter's Redis store loads its scripts when created, and producer connections do not
   // queue commands: start serving only once Redis answers.
   await waitForRedis(redis, 30_000);
   const storage = createStorage(config.STORAGE_URL);
   await storage.ping();
-  const webhookQueue = createWebhookQueue(createRedis(config.REDIS_URL, 'producer'));
-  webhookQueue.on('error', (err) => logger.warn({ err: err.message }, 'webhook queue connection error'));
   // A job canceled here becomes terminal here, so this process queues its webhook.
-  const store = new JobStore(redis, config.RESULT_TTL_S * 1000).onTerminal(publishTerminalEvents(webhookQueue, toJobResource));
+  const store = new JobStore(redis, config.RESULT_TTL_S * 1000).onTerminal(publishTerminalEvents(host.queue(QUEUES.webhooks), toJobResource));
   const deliveryLog = new DeliveryLog(redis, { ttlMs: config.RESULT_TTL_S * 1000 });
   const prober = await createVideoProber({ binaries: ffmpeg, mode: config.PROBER, timeoutMs: config.PROBE_TIMEOUT_MS, log: (level, message) => logger[level](message) });
 
@@ -62,17 +61,8 @@ async function main() {
       : undefined;
 
   const registry = createMetricsRegistry('gateway');
-  // Every queue's depth on /metrics, for dashboards and autoscaling; the chunk and postprocess queues
-  // are only read here (one shared connection: counting needs nothing else).
-  const countingConnection = createRedis(config.REDIS_URL, 'producer');
-  const chunkQueue = createChunkQueue(countingConnection);
-  const postprocessQueue = createPostprocessQueue(countingConnection);
-  for (const q of [chunkQueue, postprocessQueue]) q.on('error', (err) => logger.warn({ err: err.message }, 'queue connection error'));
-  const metrics = new GatewayMetrics(registry, [
-    { name: QUEUES.transcribe, queue },
-    { name: QUEUES.chunks, queue: chunkQueue },
-    { name: QUEUES.postprocess, queue: postprocessQueue },
-  ]);
+  // Every catalogue queue's depth on /metrics, for dashboards and autoscaling (the webhook queue too).
+  const metrics = new GatewayMetrics(registry, host.depthSources());
   const app = createApp({
     metrics,
     console: config.CONSOLE_ENABLED,
@@ -167,12 +157,8 @@ async function main() {
       // Stop accepting; requests in flight (uploads included) finish within the grace period.
       await new Promise<void>((resolve) => server.close(() => resolve()));
       ops.server.close();
-      await queue.close();
-      await webhookQueue.close();
-      await chunkQueue.close();
-      await postprocessQueue.close();
+      await host.close();
       await prober.close();
-      countingConnection.disconnect();
       await redis.quit();
     },
     config.SHUTDOWN_GRACE_MS,

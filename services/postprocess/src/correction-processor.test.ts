@@ -39,17 +39,34 @@ afterAll(async () => {
   await lease.release();
 });
 
-async function heldJob(): Promise<string> {
+async function heldJob(result: TranscriptResult = RAW): Promise<string> {
   const id = randomUUID();
   await store.create({ id, tenant: 'acme', upload_key: `uploads/${id}`, correct: true });
   await store.markProcessing(id);
-  await store.holdForCorrection(id, RAW);
+  await store.holdForCorrection(id, result);
   return id;
 }
 const job = (id: string, extra: Partial<Job> = {}) => ({ data: { v: 1, job_id: id, tenant: 'acme' }, attemptsMade: 0, opts: { attempts: 3 }, ...extra }) as unknown as Job;
 const answering = (out: Awaited<ReturnType<LlmCorrector['correct']>>) => ({ correct: async () => out });
 
 describe('CorrectionProcessor', () => {
+  it("hands the LLM client the transcript's alternatives when the job has them (issue 17), and keeps them on the result", async () => {
+    const alternatives = [
+      { text: 'HELLO WORLD', score: -1 },
+      { text: 'JELLO WORLD', score: -2 },
+    ];
+    const id = await heldJob({ ...RAW, alternatives });
+    const calls: unknown[][] = [];
+    const corrector = { correct: async (...args: unknown[]) => (calls.push(args), { correction: { status: 'completed' as const, model: 'm' }, correctedText: 'Hello, world.' }) };
+    await new CorrectionProcessor({ store, logger, corrector }).process(job(id));
+    expect(calls).toEqual([['HELLO WORLD', alternatives]]);
+    expect((await store.get(id))!.result).toMatchObject({ alternatives, corrected_text: 'Hello, world.' });
+    // a job without them: the transcript alone
+    const plain = await heldJob();
+    await new CorrectionProcessor({ store, logger, corrector }).process(job(plain));
+    expect(calls[1]).toEqual(['HELLO WORLD', undefined]);
+  });
+
   it('completes the held job with the corrected text and the correction, firing the terminal event once', async () => {
     const id = await heldJob();
     const correction: Correction = { status: 'completed', changes: [{ from: 'HELLO', to: 'Hello,' }], model: 'm' };
@@ -91,9 +108,8 @@ describe('CorrectionProcessor', () => {
   it('when BullMQ gives up, completes the job with the raw text and correction failed (postprocess_failed)', async () => {
     const id = await heldJob();
     const processor = new CorrectionProcessor({ store, logger });
-    await processor.onFailed(job(id, { attemptsMade: 1 }), new Error('redis went away')); // attempts left: nothing yet
-    expect((await store.get(id))!.status).toBe('processing');
-    await processor.onFailed(job(id, { attemptsMade: 1 }), new Error('job stalled more than allowable limit'));
+    // called only once BullMQ has given up (the QueueHost reads that from BullMQ's state: queue-host.test.ts)
+    await processor.onGiveUp(job(id, { attemptsMade: 1 }), new UnrecoverableError('job stalled more than allowable limit'), 'stalled');
     expect(toJobResource((await store.get(id))!)).toMatchObject({ status: 'completed', result: RAW, correction: { status: 'failed', reason: 'postprocess_failed' } });
     expect(terminal).toHaveLength(1);
   });

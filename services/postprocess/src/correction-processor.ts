@@ -1,6 +1,6 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import { PostprocessPayload, type Correction } from '@talkie/contracts';
-import type { JobStore } from '@talkie/queue';
+import type { GiveUpReason, JobStore } from '@talkie/queue';
 import type { Logger } from '@talkie/runtime';
 import type { LlmCorrector } from './llm-corrector';
 import { correctedSegments } from './corrected-segments';
@@ -50,7 +50,7 @@ export class CorrectionProcessor {
     if (!this.deps.corrector) {
       correction = { status: 'skipped', reason: 'not_configured' };
     } else {
-      ({ correction, correctedText, mode } = await this.deps.corrector.correct(record.result.text));
+      ({ correction, correctedText, mode } = await this.deps.corrector.correct(record.result.text, record.result.alternatives));
     }
     const result =
       correctedText === undefined
@@ -68,13 +68,11 @@ export class CorrectionProcessor {
   }
 
   /**
-   * BullMQ gave up on a postprocess job (its attempts ran out, or it stalled too often): the job must
-   * still end. With a raw transcript it completes with that and `correction.status = "failed"`.
+   * BullMQ gave up on a postprocess job (the QueueHost's `onGiveUp`, whatever the reason: its
+   * attempts ran out, it stalled too often, or it failed for good): the job must still end. With a
+   * raw transcript it completes with that and `correction.status = "failed"`.
    */
-  async onFailed(job: Job<unknown> | undefined, err: Error): Promise<void> {
-    if (!job) return;
-    const last = err instanceof UnrecoverableError || /stalled/i.test(err.message) || job.attemptsMade >= (job.opts.attempts ?? 1);
-    if (!last) return;
+  async onGiveUp(job: Job<unknown>, err: Error, reason: GiveUpReason): Promise<void> {
     const parsed = PostprocessPayload.safeParse(job.data);
     if (!parsed.success) return;
     const { store, logger } = this.deps;
@@ -87,6 +85,6 @@ export class CorrectionProcessor {
       : await store.fail(jobId, { code: 'processing_failed', message: 'Processing failed.' });
     if (outcome === 'terminal') await store.settleTerminal(jobId);
     this.deps.onOutcome?.(correction);
-    logger.warn({ job_id: jobId, err: err.message }, 'postprocess gave up: job completed without correction');
+    logger.warn({ job_id: jobId, err: err.message, reason }, 'postprocess gave up: job completed without correction');
   }
 }

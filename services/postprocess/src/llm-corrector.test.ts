@@ -1,6 +1,6 @@
 import { freePort } from '../../../test/support/stack';
 import { ANSWERS, startLlmServer, type LlmServer } from '../../../test/support/llm-server';
-import { ANSWER_JSON_SCHEMA, LlmCorrector } from './llm-corrector';
+import { ALTERNATIVES_PROMPT, ANSWER_JSON_SCHEMA, LlmCorrector } from './llm-corrector';
 
 /** Against a real OpenAI-compatible HTTP server on loopback (test/support/llm-server.ts). */
 
@@ -49,6 +49,37 @@ describe('LlmCorrector', () => {
     expect(ANSWER_JSON_SCHEMA).toMatchObject({ required: ['corrected_text', 'changes'], additionalProperties: false });
     expect(req.transcript).toBe('HELLO WORLD');
     expect(req.body.messages?.[0].role).toBe('system');
+    expect(req.body.messages?.[0].content).not.toContain(ALTERNATIVES_PROMPT);
+    expect(req.alternatives).toBeUndefined();
+  });
+
+  it("sends the model's alternatives with the transcript, in one user message, and says what they are (issue 17)", async () => {
+    llm.answer = (r) => (r.mode === 'json_schema' ? { content: '{"corrected_text": "Bat' } : { content: 'Pat bat.' });
+    const alternatives = [
+      { text: 'BAT BAT', score: -1.23456 },
+      { text: 'PAT BAT', score: -2.5 },
+      { text: 'MAT BAT', score: -4 },
+    ];
+    await expect(corrector().correct('BAT BAT', alternatives)).resolves.toMatchObject({ correctedText: 'Pat bat.', mode: 'plain' });
+    // both the schema request and the plain fallback carry them
+    expect(llm.requests.map((r) => r.mode)).toEqual(['json_schema', 'plain']);
+    for (const req of llm.requests) {
+      expect(req.body.messages?.map((m) => m.role)).toEqual(['system', 'user']);
+      expect(req.body.messages?.[0].content).toContain(ALTERNATIVES_PROMPT);
+      expect(req.transcript).toBe('BAT BAT');
+      expect(req.alternatives).toEqual([
+        { text: 'BAT BAT', score: -1.235 },
+        { text: 'PAT BAT', score: -2.5 },
+        { text: 'MAT BAT', score: -4 },
+      ]);
+    }
+  });
+
+  it('sends the transcript alone when the only alternative is the transcript itself', async () => {
+    llm.answer = () => schemaAnswer('Bat.');
+    await corrector().correct('BAT', [{ text: 'BAT', score: -1 }]);
+    expect(llm.requests[0].body.messages?.[1].content).toBe('BAT');
+    expect(llm.requests[0].body.messages?.[0].content).not.toContain(ALTERNATIVES_PROMPT);
   });
 
   it('falls back to a plain prompt when the JSON is malformed or not the schema', async () => {

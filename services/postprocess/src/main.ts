@@ -1,9 +1,8 @@
-import { Worker } from 'bullmq';
 import { Counter, Histogram } from 'prom-client';
-import { QUEUE_PREFIX, QUEUES } from '@talkie/contracts';
-import { createRedis, warnIfEvicting, JobStore, toJobResource } from '@talkie/queue';
+import { QUEUES } from '@talkie/contracts';
+import { CorrectionCapability, createRedis, QueueHost, warnIfEvicting, JobStore, toJobResource } from '@talkie/queue';
 import { createLogger, createMetricsRegistry, onShutdown, startOpsServer } from '@talkie/runtime';
-import { createWebhookQueue, publishTerminalEvents } from '@talkie/webhooks';
+import { publishTerminalEvents } from '@talkie/webhooks';
 import { loadPostprocessConfig } from './config';
 import { CorrectionProcessor } from './correction-processor';
 import { LlmCorrector } from './llm-corrector';
@@ -46,10 +45,9 @@ async function main() {
 
   const redis = createRedis(config.REDIS_URL, 'worker');
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
-  const webhookQueue = createWebhookQueue(createRedis(config.REDIS_URL, 'producer'));
-  webhookQueue.on('error', (err) => logger.warn({ err: err.message }, 'webhook queue connection error'));
+  const host = new QueueHost({ redisUrl: config.REDIS_URL, logger });
   // Jobs that asked for correction become terminal here, not in the worker: their webhook is queued now.
-  const store = new JobStore(redis, config.RESULT_TTL_S * 1000).onTerminal(publishTerminalEvents(webhookQueue, toJobResource));
+  const store = new JobStore(redis, config.RESULT_TTL_S * 1000).onTerminal(publishTerminalEvents(host.queue(QUEUES.webhooks), toJobResource));
   const processor = new CorrectionProcessor({
     store,
     corrector,
@@ -60,28 +58,24 @@ async function main() {
   // One job's LLM work is bounded by the timeout on each attempt plus the client's backoff (≤ 8 s
   // each): 114 s with the defaults, under the 120 s that docker-compose.yml and k8s give it to stop.
   const jobBoundMs = (config.LLM_TIMEOUT_MS + 8_000) * (config.LLM_MAX_RETRIES + 1);
-  const worker = new Worker(QUEUES.postprocess, (job) => processor.process(job), {
-    connection: createRedis(config.REDIS_URL, 'worker'),
-    prefix: QUEUE_PREFIX,
+  host.consume(QUEUES.postprocess, (job) => processor.process(job), {
     concurrency: config.POSTPROCESS_CONCURRENCY,
     // the lock outlives the LLM exchange, which is bounded (above), so a slow LLM is never "stalled"
-    lockDuration: Math.max(30_000, jobBoundMs * 2),
-    autorun: false,
-  });
-  worker.on('error', (err) => logger.warn({ err: err.message }, 'worker error'));
-  worker.on('failed', (job, err) => {
-    processor.onFailed(job, err).catch((e: Error) => logger.error({ err: e.message, job_id: job?.id }, 'could not complete a given-up job'));
+    timeoutMs: jobBoundMs,
+    onGiveUp: (job, err, reason) => processor.onGiveUp(job, err, reason),
   });
 
   warnIfEvicting(redis, logger);
+  // Tells gateways (GET /v1/limits) that correction is available, for as long as this runs.
+  const stopAnnouncing = corrector ? new CorrectionCapability(redis).announce((err) => logger.warn({ err: err.message }, 'could not announce LLM correction')) : () => undefined;
 
   onShutdown(
     logger,
     async () => {
       ready = false;
+      stopAnnouncing();
       // Lets the corrections in flight finish (bounded, above); BullMQ hands the rest back.
-      await worker.close();
-      await webhookQueue.close();
+      await host.close();
       await redis.quit();
     },
     jobBoundMs + 3_000,
@@ -90,7 +84,7 @@ async function main() {
   // Where and what, never the key (only whether one is set) nor a URL's path or query.
   const llm = config.LLM_BASE_URL ? { origin: new URL(config.LLM_BASE_URL).origin, model: config.LLM_MODEL, api_key_set: Boolean(config.LLM_API_KEY) } : null;
   Object.assign(info, { llm });
-  void worker.run();
+  host.start();
   ready = true;
   logger.info(
     { concurrency: config.POSTPROCESS_CONCURRENCY, llm, timeout_ms: config.LLM_TIMEOUT_MS, max_retries: config.LLM_MAX_RETRIES },

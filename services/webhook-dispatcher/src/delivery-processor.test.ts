@@ -163,19 +163,20 @@ describe('DeliveryProcessor', () => {
     expect(h.posts).toHaveLength(0);
   });
 
-  it('counts dead letters from the failed event, and records stalled deliveries', async () => {
+  it('counts dead letters when BullMQ gives up, and records stalled deliveries', async () => {
+    // the reason is BullMQ's (QueueHost reads it from the job's state: queue-host.test.ts)
     const h = harness();
-    await h.processor.onFailed(job({ attemptsMade: 4 }), new DeadLetterError('x'));
+    await h.processor.onGiveUp(job({ attemptsMade: 4 }), new DeadLetterError('x'), 'unrecoverable');
     expect(h.deadLetters()).toBe(1);
     expect(h.recorded).toHaveLength(0); // the processor recorded that attempt already
-    await h.processor.onFailed(job({ attemptsMade: 1 }), new UnrecoverableError('receiver answered 404'));
+    await h.processor.onGiveUp(job({ attemptsMade: 1 }), new UnrecoverableError('receiver answered 404'), 'unrecoverable');
     expect(h.deadLetters()).toBe(1);
-    await h.processor.onFailed(job({ attemptsMade: 1 }), new Error('job stalled more than allowable limit'));
+    await h.processor.onGiveUp(job({ attemptsMade: 1 }), new UnrecoverableError('job stalled more than allowable limit'), 'stalled');
     expect(h.deadLetters()).toBe(2);
     expect(h.recorded[0].attempt).toMatchObject({ outcome: 'dead_letter', error: 'dispatcher stopped during delivery' });
-    await h.processor.onFailed(job({ attemptsMade: 4, attempts: 4 }), new Error('redis went away'));
+    await h.processor.onGiveUp(job({ attemptsMade: 4, attempts: 4 }), new Error('redis went away'), 'attempts_exhausted');
     expect(h.deadLetters()).toBe(3);
-    await h.processor.onFailed(undefined, new Error('x'));
+    expect(h.recorded[1].attempt).toMatchObject({ outcome: 'dead_letter', error: 'internal error' });
   });
 
   it('never logs the payload, the URL path or the secrets', async () => {

@@ -1,5 +1,6 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import { WebhookDeliveryPayload, type DeliveryAttempt } from '@talkie/contracts';
+import type { GiveUpReason } from '@talkie/queue';
 import type { Logger } from '@talkie/runtime';
 import {
   parseWebhookUrl,
@@ -185,35 +186,32 @@ export class DeliveryProcessor {
   }
 
   /**
-   * The worker's `failed` event. A delivery whose attempts ran out is a dead letter: counted once.
-   * The processor records the last attempt as `dead_letter` itself; a job that BullMQ fails without
-   * the processor's say (stalled too often, or an internal error on its last attempt) gets that
-   * record here.
+   * BullMQ gave up on a delivery (the QueueHost's `onGiveUp`, with the reason from BullMQ's state).
+   * A delivery whose attempts ran out is a dead letter: counted once. The processor records the
+   * last attempt as `dead_letter` itself (DeadLetterError); a job that BullMQ fails without the
+   * processor's say (stalled too often, or an internal error on its last attempt) gets that record
+   * here. Any other UnrecoverableError (a 4xx, a refused address) was recorded as it happened.
    */
-  async onFailed(job: Job | undefined, err: Error): Promise<void> {
-    if (!job) return;
+  async onGiveUp(job: Job<unknown>, err: Error, reason: GiveUpReason): Promise<void> {
     if (err instanceof DeadLetterError || err.name === 'DeadLetterError') {
       await this.deps.log.countDeadLetter();
       this.deps.logger.warn({ delivery_id: job.id, attempts: job.attemptsMade }, 'webhook delivery dead-lettered');
       return;
     }
-    const unrecoverable = err instanceof UnrecoverableError || err.name === 'UnrecoverableError';
-    const exhausted = job.attemptsMade >= (job.opts.attempts ?? 1);
-    if (/stalled/i.test(err.message) || (exhausted && !unrecoverable)) {
-      const parsed = WebhookDeliveryPayload.safeParse(job.data);
-      if (parsed.success) {
-        await this.deps.log.record(parsed.data.job_id, {
-          delivery_id: parsed.data.delivery_id,
-          event_type: parsed.data.event.type,
-          attempt: Math.max(1, job.attemptsMade),
-          at: this.now().toISOString(),
-          outcome: 'dead_letter',
-          error: /stalled/i.test(err.message) ? 'dispatcher stopped during delivery' : 'internal error',
-          duration_ms: 0,
-        });
-      }
-      await this.deps.log.countDeadLetter();
-      this.deps.logger.warn({ delivery_id: job.id, attempts: job.attemptsMade }, 'webhook delivery dead-lettered');
+    if (reason === 'unrecoverable') return;
+    const parsed = WebhookDeliveryPayload.safeParse(job.data);
+    if (parsed.success) {
+      await this.deps.log.record(parsed.data.job_id, {
+        delivery_id: parsed.data.delivery_id,
+        event_type: parsed.data.event.type,
+        attempt: Math.max(1, job.attemptsMade),
+        at: this.now().toISOString(),
+        outcome: 'dead_letter',
+        error: reason === 'stalled' ? 'dispatcher stopped during delivery' : 'internal error',
+        duration_ms: 0,
+      });
     }
+    await this.deps.log.countDeadLetter();
+    this.deps.logger.warn({ delivery_id: job.id, attempts: job.attemptsMade, reason }, 'webhook delivery dead-lettered');
   }
 }

@@ -1,6 +1,5 @@
-import { Worker } from 'bullmq';
-import { QUEUE_PREFIX, QUEUES } from '@talkie/contracts';
-import { createRedis, warnIfEvicting } from '@talkie/queue';
+import { QUEUES } from '@talkie/contracts';
+import { createRedis, QueueHost, warnIfEvicting } from '@talkie/queue';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { DeliveryAttempt } from '@talkie/contracts';
 import { createLogger, createMetricsRegistry, onShutdown, startOpsServer } from '@talkie/runtime';
@@ -63,18 +62,13 @@ async function main() {
     http: { allowPrivate: config.WEBHOOK_ALLOW_PRIVATE, timeoutMs: config.WEBHOOK_TIMEOUT_MS, maxResponseBytes: config.WEBHOOK_MAX_RESPONSE_BYTES },
   });
 
-  const worker = new Worker(QUEUES.webhooks, (job) => processor.process(job), {
-    connection: createRedis(config.REDIS_URL, 'worker'),
-    prefix: QUEUE_PREFIX,
+  const host = new QueueHost({ redisUrl: config.REDIS_URL, logger });
+  host.consume(QUEUES.webhooks, (job) => processor.process(job), {
     concurrency: config.WEBHOOK_CONCURRENCY,
     // an attempt never holds its lock near the limit: the HTTP exchange is bounded by the timeout
-    lockDuration: Math.max(30_000, config.WEBHOOK_TIMEOUT_MS * 2),
-    settings: { backoffStrategy: webhookBackoffStrategy(config.WEBHOOK_RETRY_SCHEDULE_MS) },
-    autorun: false,
-  });
-  worker.on('error', (err) => logger.warn({ err: err.message }, 'worker error'));
-  worker.on('failed', (job, err) => {
-    processor.onFailed(job, err).catch((e: Error) => logger.error({ err: e.message, delivery_id: job?.id }, 'could not record a dead letter'));
+    timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+    backoffStrategy: webhookBackoffStrategy(config.WEBHOOK_RETRY_SCHEDULE_MS),
+    onGiveUp: (job, err, reason) => processor.onGiveUp(job, err, reason),
   });
 
   warnIfEvicting(redis, logger);
@@ -82,12 +76,12 @@ async function main() {
   onShutdown(logger, async () => {
     ready = false;
     // Lets the attempts in flight finish (each is bounded by WEBHOOK_TIMEOUT_MS); BullMQ hands the rest back.
-    await worker.close();
+    await host.close();
     await redis.quit();
   });
 
   Object.assign(info, { allow_private: config.WEBHOOK_ALLOW_PRIVATE, attempts: config.WEBHOOK_RETRY_SCHEDULE_MS.length + 1 });
-  void worker.run();
+  host.start();
   ready = true;
   logger.info(
     {

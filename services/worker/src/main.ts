@@ -1,13 +1,13 @@
-import { Worker, type Job } from 'bullmq';
-import { QUEUE_PREFIX, QUEUES, type ErrorCode } from '@talkie/contracts';
+import type { Job } from 'bullmq';
+import { QUEUES, type ErrorCode } from '@talkie/contracts';
 import { ensureDemoModel } from '@talkie/demo-model';
 import { loadMouthTracker, type MouthTracker } from '@talkie/faces';
 import { onnxRuntimeVersion, parseExecutionProviders } from '@talkie/inference';
 import { createVideoProber, resolveCheckedFfmpeg, warmUpFfmpeg } from '@talkie/media';
-import { ChunkProgress, createChunkQueue, createPostprocessQueue, createRedis, enqueuePostprocess, warnIfEvicting, JobStore, ProbeMemo, toJobResource } from '@talkie/queue';
-import { createLogger, createMetricsRegistry, lowerProcessPriority, onShutdown, startOpsServer, type Logger } from '@talkie/runtime';
+import { ChunkProgress, createRedis, enqueuePostprocess, QueueHost, warnIfEvicting, JobStore, ProbeMemo, toJobResource, type ConsumeOptions } from '@talkie/queue';
+import { createLogger, createMetricsRegistry, lowerProcessPriority, onShutdown, startOpsServer } from '@talkie/runtime';
 import { createStorage } from '@talkie/storage';
-import { createWebhookQueue, publishTerminalEvents } from '@talkie/webhooks';
+import { publishTerminalEvents } from '@talkie/webhooks';
 import { ChunkProcessor } from './chunking/chunk-processor';
 import { LongVideoCoordinator } from './chunking/long-video-coordinator';
 import { loadWorkerConfig } from './config';
@@ -24,22 +24,18 @@ const shutdownGraceMs = (config: { PROBE_TIMEOUT_MS: number; DECODE_TIMEOUT_MS: 
   config.PROBE_TIMEOUT_MS + config.DECODE_TIMEOUT_MS + 10_000;
 
 /**
- * A job whose worker died too often is failed by BullMQ without reaching the processor's catch;
- * its record must still end as failed. `fail` records that (the whole job's or a chunk's parent's).
+ * BullMQ gave up on a job without the processor's say (its worker died too often, or an error got
+ * past the processor on the last attempt; the QueueHost reads which from BullMQ's state): its record
+ * must still end as failed. `fail` records that (the whole job's or a chunk's parent's). A job
+ * failed with UnrecoverableError was recorded by its processor first.
  */
-function failWhenStalledTooOften(
-  worker: Worker,
-  logger: Logger,
-  fail: (jobId: string, uploadKey: string | undefined, code: ErrorCode, message: string) => Promise<void>,
-): void {
-  worker.on('failed', (job, err) => {
-    if (!job || !/stalled/i.test(err.message)) return;
+function failGivenUp(fail: (jobId: string, uploadKey: string | undefined, code: ErrorCode, message: string) => Promise<void>): ConsumeOptions['onGiveUp'] {
+  return async (job, _err, reason) => {
+    if (reason === 'unrecoverable') return;
     const data = job.data as { job_id?: string; upload_key?: string };
     if (!data.job_id) return;
-    fail(data.job_id, data.upload_key, 'processing_failed', 'Processing stopped repeatedly; giving up.').catch((e: Error) =>
-      logger.error({ err: e.message, job_id: data.job_id }, 'could not record stalled failure'),
-    );
-  });
+    await fail(data.job_id, data.upload_key, 'processing_failed', reason === 'stalled' ? 'Processing stopped repeatedly; giving up.' : 'Processing failed.');
+  };
 }
 
 async function main() {
@@ -175,15 +171,13 @@ async function main() {
   const redis = createRedis(config.REDIS_URL, 'worker');
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   const storage = createStorage(config.STORAGE_URL);
-  const webhookQueue = createWebhookQueue(createRedis(config.REDIS_URL, 'producer'));
-  webhookQueue.on('error', (err) => logger.warn({ err: err.message }, 'webhook queue connection error'));
+  // Every queue this worker produces to or serves, from the job catalogue (issue 19).
+  const host = new QueueHost({ redisUrl: config.REDIS_URL, logger });
   // Completed and failed jobs become terminal here: queue their webhook (the dispatcher delivers it,
   // so this worker never waits on a customer's server). Delivery ids are per job and event, so a
   // job finished twice by two workers still yields one delivery.
-  const store = new JobStore(redis, config.RESULT_TTL_S * 1000).onTerminal(publishTerminalEvents(webhookQueue, toJobResource));
+  const store = new JobStore(redis, config.RESULT_TTL_S * 1000).onTerminal(publishTerminalEvents(host.queue(QUEUES.webhooks), toJobResource));
   // Jobs that asked for LLM correction go on to the postprocess service (issue 8), never corrected here.
-  const postprocessQueue = createPostprocessQueue(createRedis(config.REDIS_URL, 'producer'));
-  postprocessQueue.on('error', (err) => logger.warn({ err: err.message }, 'postprocess queue connection error'));
   const decoding = reader.decodingDefaults();
   const probeMemo = config.REUSE_GATEWAY_PROBE ? new ProbeMemo(redis) : undefined;
   // For uploads without a recorded probe (REUSE_GATEWAY_PROBE=false, another producer, an expired record).
@@ -200,13 +194,12 @@ async function main() {
     metrics,
     probeMemo,
     prober,
-    enqueueCorrection: (payload) => enqueuePostprocess(postprocessQueue, payload),
+    enqueueCorrection: (payload) => enqueuePostprocess(host.queue(QUEUES.postprocess), payload),
   });
 
   // Long videos (CHUNK_SECONDS): windows as child jobs on the chunk queue, which every worker
   // serves whatever its own CHUNK_SECONDS, then merged by the parent (chunking/).
-  const chunkQueue = createChunkQueue(createRedis(config.REDIS_URL, 'producer'));
-  chunkQueue.on('error', (err) => logger.warn({ err: err.message }, 'chunk queue connection error'));
+  const chunkQueue = host.queue(QUEUES.chunks);
   const progress = new ChunkProgress(redis, config.RESULT_TTL_S * 2000);
   const chunks = new ChunkProcessor({ store, storage, reader, ffmpeg, logger, decoding, progress, limits: { decodeTimeoutMs: config.DECODE_TIMEOUT_MS, decodeThreads: config.DECODE_THREADS || undefined }, metrics, tracker });
   const coordinator = new LongVideoCoordinator({
@@ -215,7 +208,7 @@ async function main() {
     logger,
     chunkQueue,
     progress,
-    model: { fps: manifest.frame_rate, name: manifest.name, version: manifest.version },
+    model: { fps: manifest.frame_rate, name: manifest.name, version: manifest.version, demo: manifest.demo },
     chunkSeconds: config.CHUNK_SECONDS,
     overlapS: config.CHUNK_OVERLAP_S,
     limits: { maxDurationS: config.MAX_DURATION_S, probeTimeoutMs: config.PROBE_TIMEOUT_MS },
@@ -227,29 +220,19 @@ async function main() {
   });
   const transcribe = config.CHUNK_SECONDS > 0 ? (job: Job, token?: string) => coordinator.process(job, token) : (job: Job) => processor.process(job);
 
-  const worker = new Worker(QUEUES.transcribe, transcribe, {
-    connection: createRedis(config.REDIS_URL, 'worker'),
-    prefix: QUEUE_PREFIX,
+  // a dead worker's jobs go back to the queue once their lock expires (stalled-job detection)
+  const lock = { lockDurationMs: config.QUEUE_LOCK_DURATION_MS, stalledIntervalMs: config.QUEUE_STALLED_INTERVAL_MS };
+  host.consume(QUEUES.transcribe, transcribe, {
+    ...lock,
     concurrency: config.WORKER_CONCURRENCY,
-    // a dead worker's jobs go back to the queue once their lock expires (stalled-job detection)
-    lockDuration: config.QUEUE_LOCK_DURATION_MS,
-    stalledInterval: config.QUEUE_STALLED_INTERVAL_MS,
-    autorun: false,
+    onGiveUp: failGivenUp((jobId, uploadKey, code, message) => processor.failJob(jobId, uploadKey, code, message)),
   });
-  worker.on('error', (err) => logger.warn({ err: err.message }, 'worker error'));
-  failWhenStalledTooOften(worker, logger, (jobId, uploadKey, code, message) => processor.failJob(jobId, uploadKey, code, message));
-
-  const chunkWorker = new Worker(QUEUES.chunks, (job) => chunks.process(job), {
-    connection: createRedis(config.REDIS_URL, 'worker'),
-    prefix: QUEUE_PREFIX,
+  host.consume(QUEUES.chunks, (job) => chunks.process(job), {
+    ...lock,
     concurrency: config.CHUNK_CONCURRENCY ?? Math.max(config.MAX_BATCH, config.WORKER_CONCURRENCY),
-    lockDuration: config.QUEUE_LOCK_DURATION_MS,
-    stalledInterval: config.QUEUE_STALLED_INTERVAL_MS,
-    autorun: false,
+    // a chunk given up on fails its whole job
+    onGiveUp: failGivenUp((jobId, uploadKey, code, message) => chunks.failParent(jobId, uploadKey, code, message)),
   });
-  chunkWorker.on('error', (err) => logger.warn({ err: err.message }, 'chunk worker error'));
-  // a chunk given up on fails its whole job
-  failWhenStalledTooOften(chunkWorker, logger, (jobId, uploadKey, code, message) => chunks.failParent(jobId, uploadKey, code, message));
 
   warnIfEvicting(redis, logger);
 
@@ -258,10 +241,7 @@ async function main() {
     async () => {
       ready = false;
       // Finishes the job in hand (within the grace period); BullMQ hands unfinished ones back.
-      await Promise.all([worker.close(), chunkWorker.close()]);
-      await webhookQueue.close();
-      await chunkQueue.close();
-      await postprocessQueue.close();
+      await host.close();
       await prober.close();
       await reader.close();
       await tracker?.models.release();
@@ -270,8 +250,7 @@ async function main() {
     shutdownGraceMs(config),
   );
 
-  void worker.run();
-  void chunkWorker.run();
+  host.start();
   ready = true;
   logger.info({ concurrency: config.WORKER_CONCURRENCY, storage: storage.description }, 'worker ready');
 }

@@ -1,9 +1,10 @@
-import { TalkieError, type JobError, type TranscriptResult, type VideoProbe } from '@talkie/contracts';
+import { TalkieError, type FaceChoice, type JobError, type TranscriptResult, type VideoProbe } from '@talkie/contracts';
 import type { MouthTracker } from '@talkie/faces';
 import { roiFilterFor, type DecodingOptions, type LipReader, type StageTimings } from '@talkie/inference';
 import { decodeFrames, type DecodedFrames, type DecodeOptions, type VideoProber } from '@talkie/media';
 import type { ChunkProgress, JobStore, ProbeMemo } from '@talkie/queue';
 import type { BlobStorage, LocalFile } from '@talkie/storage';
+import { primaryRead, type FaceReading } from './face-results';
 import type { WorkerMetrics } from './observability/worker-metrics';
 
 /**
@@ -12,7 +13,7 @@ import type { WorkerMetrics } from './observability/worker-metrics';
  */
 
 export type Reader = Pick<LipReader, 'manifest' | 'transcribe'>;
-export type Tracker = Pick<MouthTracker, 'decodeMouthFrames'>;
+export type Tracker = Pick<MouthTracker, 'decodeFaceTracks'>;
 
 /**
  * An upload its caller has already fetched and probed (the long-video planner, for a video it does
@@ -41,18 +42,21 @@ export async function probeUpload(
  * The model's input frames. Issues 5 and 10: `landmarks` models get aligned mouth crops from the
  * tracker (which fails the job with no_face_detected when no frame has a face), the others an
  * ffmpeg crop. `source`: the probed size, which spares the tracker an ffprobe of its own.
+ * Issue 17: `face` picks the track(s) read; `frames` are the primary one's (the active speaker,
+ * or the track asked for), `faces` what the tracker found, with every read track's frames.
  */
 export async function decodeModelFrames(
   file: string,
   reader: Reader,
   tracker: Tracker | undefined,
-  options: Omit<DecodeOptions, 'roi'> & { source?: { width: number; height: number }; ffprobe: string },
-): Promise<DecodedFrames> {
+  options: Omit<DecodeOptions, 'roi'> & { source?: { width: number; height: number }; ffprobe: string; face?: FaceChoice },
+): Promise<{ frames: DecodedFrames; faces?: FaceReading }> {
   const { manifest } = reader;
-  const { source, ffprobe, ...decode } = options;
-  if (manifest.roi.mode !== 'landmarks') return decodeFrames(file, { ...decode, roi: roiFilterFor(manifest) });
+  const { source, ffprobe, face, ...decode } = options;
+  if (manifest.roi.mode !== 'landmarks') return { frames: await decodeFrames(file, { ...decode, roi: roiFilterFor(manifest) }) };
   if (!tracker) throw new TalkieError('processing_failed', { message: 'The model needs a mouth tracker and none is loaded.' });
-  return tracker.decodeMouthFrames(file, { ...decode, source, ffprobe, size: manifest.input });
+  const faces = await tracker.decodeFaceTracks(file, { ...decode, source, ffprobe, size: manifest.input, face });
+  return { frames: primaryRead(faces).frames, faces };
 }
 
 /** Runs the model on decoded frames; any failure of it is `inference_failed`. */

@@ -7,6 +7,7 @@ import type { Logger } from '@talkie/runtime';
 import type { BlobStorage } from '@talkie/storage';
 import { watchJob } from './job-watch';
 import type { WorkerMetrics } from './observability/worker-metrics';
+import { describeResult, primaryRead } from './face-results';
 import { decodeModelFrames, failJobForGood, infer, probeUpload, type OpenedUpload, type Reader, type Tracker } from './pipeline';
 import { ProgressReporter } from './progress-reporter';
 
@@ -156,9 +157,10 @@ export class TranscriptionProcessor {
       const expectedFrames = Math.max(1, Math.ceil(probe.duration_s * manifest.frame_rate));
       const progress = new ProgressReporter((percent) => store.setProgress(payload.job_id, percent));
       const decodeStart = performance.now();
-      const frames = await decodeModelFrames(file.path, reader, this.deps.tracker, {
+      const { frames, faces } = await decodeModelFrames(file.path, reader, this.deps.tracker, {
         ffmpeg: ffmpeg.ffmpeg,
         ffprobe: ffmpeg.ffprobe,
+        face: payload.face,
         source: probe,
         fps: manifest.frame_rate,
         // a little slack over the probed duration: container durations are approximate
@@ -175,9 +177,15 @@ export class TranscriptionProcessor {
       if (frames.count === 0) throw new TalkieError('decode_failed', { message: 'The video has no decodable frames.' });
       progress.milestone(DECODE_PROGRESS);
       if (signal.aborted) throw new TalkieError('processing_failed', { message: 'Processing was aborted.' });
-      const result = await infer(reader, frames, this.deps.decoding, metrics);
+      // issue 17: the N best hypotheses only when the job asked (long videos read in windows have none: chunking/)
+      const decoding = payload.alternatives ? { ...this.deps.decoding, alternatives: payload.alternatives } : this.deps.decoding;
+      const result = await infer(reader, frames, decoding, metrics);
+      // issue 17, face=all: every other track read too (no alternatives: those are the main reading's)
+      const others = new Map<number, TranscriptResult>();
+      const primary = faces ? primaryRead(faces) : undefined;
+      for (const read of faces?.read ?? []) if (read !== primary) others.set(read.index, await infer(reader, read.frames, this.deps.decoding, metrics));
       metrics?.throughput.observe(frames.count / Math.max(1e-6, (performance.now() - began) / 1000));
-      return result;
+      return describeResult(result, { modelFps: manifest.frame_rate, demo: manifest.demo, sourceFps: probe.fps }, faces, others);
     } finally {
       if (!opened) await file.release(); // an opened upload is its caller's to release
     }

@@ -162,12 +162,18 @@ async function main() {
       `dispatcher :${dispatcherPort}; postprocess :${postprocessPort}`,
   );
   if (!env.LLM_BASE_URL) say('LLM correction (correct=true) is off: set LLM_BASE_URL and LLM_MODEL (e.g. Ollama at http://127.0.0.1:11434/v1) to turn it on.');
-  if (!env.MODEL_DIR) say('Running the DEMO MODEL: it reads videos made by `npm run fixture`, not real lips. Set MODEL_DIR for a real model.');
-  say('Try it:');
+  if (!env.MODEL_DIR) {
+    say('Running the DEMO MODEL: it reads videos made by `npm run fixture`, not real lips. For lip reading, import an');
+    say('  Auto-AVSR or Chaplin checkpoint (needs PyTorch): npm run models:import -- --checkpoint model.pth --units units.txt \\');
+    say('  --mean-face 20words_mean_face.npy --out models/avsr, then MODEL_DIR=models/avsr npm start (README: "Model packages").');
+  }
+  say('Try it (in another shell):');
   say('  TOKEN=$(npm run --silent token -- --sub alice)');
   say('  npm run --silent fixture -- --text "HELLO WORLD" --out /tmp/hello.mp4');
-  say(`  curl -s -H "Authorization: Bearer $TOKEN" -F video=@/tmp/hello.mp4 ${base}/v1/jobs`);
-  say(`  curl -s -H "Authorization: Bearer $TOKEN" ${base}/v1/jobs/<id>`);
+  say(`  TALKIE_URL=${base} TALKIE_TOKEN=$TOKEN npm run --silent talkie -- submit /tmp/hello.mp4 --wait   # prints HELLO WORLD`);
+  say('or with curl (jq picks the job id out of the answer):');
+  say(`  JOB=$(curl -s -H "Authorization: Bearer $TOKEN" -F video=@/tmp/hello.mp4 ${base}/v1/jobs | jq -r .id)`);
+  say(`  curl -s -H "Authorization: Bearer $TOKEN" ${base}/v1/jobs/$JOB`);
   say(`Web console: ${base}/  (sign in with an API key: npm run --silent keys -- create --tenant alice --scopes jobs:read,jobs:write)`);
   say('Ctrl-C stops everything.');
 }

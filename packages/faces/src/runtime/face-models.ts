@@ -16,9 +16,6 @@ export interface FaceSessionOptions {
 
 export type { FaceBox };
 
-/** The kept face with the highest score (non-maximum suppression returns them best first). */
-const bestFace = (faces: FaceBox[]): FaceBox | null => faces[0] ?? null;
-
 const inputSize = (spec: FaceModelInput) => spec.width * spec.height * spec.channels;
 const inputDims = (spec: FaceModelInput, batch: number) =>
   spec.layout === 'NCHW' ? [batch, spec.channels, spec.height, spec.width] : [batch, spec.height, spec.width, spec.channels];
@@ -90,8 +87,17 @@ export class FaceModels {
    * detector in the package, every frame is one face covering the whole frame.
    */
   async detect(frames: RgbFrame[]): Promise<(FaceBox | null)[]> {
+    return (await this.detectAll(frames)).map((faces) => faces[0] ?? null);
+  }
+
+  /**
+   * Every face in each frame above the detector's score threshold, after non-maximum suppression,
+   * best first (issue 17: the tracker follows several). Without a detector in the package, every
+   * frame is one face covering the whole frame.
+   */
+  async detectAll(frames: RgbFrame[]): Promise<FaceBox[][]> {
     const detector = this.manifest.detector;
-    if (!detector || !this.detectorSession) return frames.map((f) => ({ x: 0, y: 0, width: f.width, height: f.height, score: 1 }));
+    if (!detector || !this.detectorSession) return frames.map((f) => [{ x: 0, y: 0, width: f.width, height: f.height, score: 1 }]);
     if (frames.length === 0) return [];
     const spec = detector.input;
     const size = inputSize(spec);
@@ -114,26 +120,24 @@ export class FaceModels {
           if (!(score >= output.score_threshold)) continue;
           found.push(toFrame(maps[i], data[o], data[o + 1], data[o + 2], data[o + 3], score, frame));
         }
-        return bestFace(nonMaxSuppression(found, output.iou_threshold));
+        return nonMaxSuppression(found, output.iou_threshold);
       });
     }
     return frames.map((frame, i) =>
-      bestFace(
-        nonMaxSuppression(
-          decodeTinyYolo(
-            { data, dims: out.dims },
-            {
-              anchors: output.anchors,
-              scoreThreshold: output.score_threshold,
-              inputSize: spec.width,
-              imageWidth: frame.width,
-              imageHeight: frame.height,
-              resize: spec.resize === 'stretch' ? 'stretch' : 'pad_square',
-            },
-            i,
-          ),
-          output.iou_threshold,
+      nonMaxSuppression(
+        decodeTinyYolo(
+          { data, dims: out.dims },
+          {
+            anchors: output.anchors,
+            scoreThreshold: output.score_threshold,
+            inputSize: spec.width,
+            imageWidth: frame.width,
+            imageHeight: frame.height,
+            resize: spec.resize === 'stretch' ? 'stretch' : 'pad_square',
+          },
+          i,
         ),
+        output.iou_threshold,
       ),
     );
   }

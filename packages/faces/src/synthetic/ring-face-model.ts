@@ -9,14 +9,17 @@ import type { FaceManifest } from '../face-package';
  * operators: a colour mask, then its soft centroid and second and fourth moments.
  *
  * - the detector scores how ring-like the mask is (isotropic, thin: E[r⁴] ≈ E[r²]²) and boxes it,
- *   so colour bars or a filled blob of the colour (ffmpeg's `testsrc`) find no face;
- * - the landmark model emits 68 iBUG-style points on a template scaled by the ring's radius: the
- *   20 mouth points (48–67) on and inside the ring, eyes, brows, nose and jaw where a face with that
- *   mouth would have them.
+ *   so colour bars or a filled blob of the colour (ffmpeg's `testsrc`) find no face. It does so in
+ *   overlapping windows (`DETECTOR_WINDOWS`), one box each, so it finds several rings far enough
+ *   apart (issue 17); non-maximum suppression keeps one box per ring;
+ * - the landmark model emits 68 iBUG-style points on a template scaled by the ring's horizontal
+ *   radius: the 20 mouth points (48–67) on and inside the ring, stretched by its vertical radius
+ *   (a ring drawn taller is a mouth opening: `renderTwoFaces`), eyes, brows, nose and jaw where a
+ *   face with that mouth would have them.
  */
 export const SYNTHETIC_FACE_NAME = 'talkie-synthetic-lips';
 /** Bump when a graph or the manifest changes (the worker logs it beside the package name). */
-export const SYNTHETIC_FACE_VERSION = '1.0.0';
+export const SYNTHETIC_FACE_VERSION = '1.1.0';
 
 /** The ring's colour: a red–purple no colour bar has (each channel well apart from the others). */
 export const LIPS_RGB = [210, 40, 120] as const;
@@ -30,6 +33,13 @@ export const RING_THICKNESS = 8;
 export const EYE_OFFSET = { x: 38 / RING_RADIUS, y: -76 / RING_RADIUS } as const;
 
 const DETECTOR_SIZE = 192;
+/**
+ * The detector's windows: 112 input pixels square every 20, 5 × 5 of them. A ring (outer radius
+ * 37 input pixels in the 384-wide moving-mouth fixture) lies wholly inside at least one wherever
+ * its centre is in 37…155; two rings 94 input pixels apart (the two-face fixture's 260 source
+ * pixels at 480 wide) each have a window without the other.
+ */
+export const DETECTOR_WINDOWS = { size: 112, stride: 20 } as const;
 const LANDMARK_SIZE = 192;
 const MOUTH = Array.from({ length: 20 }, (_, i) => 48 + i);
 
@@ -131,21 +141,38 @@ function ringMoments(g: GraphBuilder, image: string, width: number, height: numb
   const enough = g.op('Min', [g.op('Div', [mass, g.floatConst([40], [])]), one]);
   const score = g.op('Mul', [g.op('Mul', [thin, round]), enough]);
   const radius = g.op('Sqrt', [er2]);
-  return { cx, cy, radius, score };
+  // a ring's radius along each axis: E[dx²] = r²/2 on a circle
+  const two = g.floatConst([2], []);
+  const rx = g.op('Sqrt', [g.op('Mul', [vx, two])]);
+  const ry = g.op('Sqrt', [g.op('Mul', [vy, two])]);
+  return { cx, cy, radius, rx, ry, score };
 }
 
 const flat = (g: GraphBuilder, x: string) => g.op('Reshape', [x, g.intConst([-1, 1])]);
 
-/** Detector: [B, 3, 192, 192] → boxes [B, 1, 5] (x1, y1, x2, y2, score in input pixels). */
+/** Detector: [B, 3, 192, 192] → boxes [B, 25, 5] (x1, y1, x2, y2, score in input pixels), one per window. */
 export function buildRingDetectorGraph(): Uint8Array {
   const g = new GraphBuilder(`${SYNTHETIC_FACE_NAME}-detector`);
   const image = g.input('image', ['batch', 3, DETECTOR_SIZE, DETECTOR_SIZE]);
-  const { cx, cy, radius, score } = ringMoments(g, image, DETECTOR_SIZE, DETECTOR_SIZE);
-  const half = g.op('Mul', [radius, g.floatConst([1.1], [])]);
-  const columns = [g.op('Sub', [cx, half]), g.op('Sub', [cy, half]), g.op('Add', [cx, half]), g.op('Add', [cy, half]), score].map((c) => flat(g, c));
-  const rows = g.op('Concat', columns, [attr.int('axis', 1)]);
-  g.op('Reshape', [rows, g.intConst([-1, 1, 5])], [], 'boxes');
-  g.output('boxes', ['batch', 1, 5]);
+  const { size, stride } = DETECTOR_WINDOWS;
+  const starts: number[] = [];
+  for (let s = 0; s + size <= DETECTOR_SIZE; s += stride) starts.push(s);
+  const windows: string[] = [];
+  for (const y0 of starts) {
+    for (const x0 of starts) {
+      const crop = g.op('Slice', [image, g.intConst([y0, x0]), g.intConst([y0 + size, x0 + size]), g.intConst([2, 3])]);
+      const { cx, cy, radius, score } = ringMoments(g, crop, size, size);
+      const x = g.op('Add', [cx, g.floatConst([x0], [])]);
+      const y = g.op('Add', [cy, g.floatConst([y0], [])]);
+      const half = g.op('Mul', [radius, g.floatConst([1.1], [])]);
+      const columns = [g.op('Sub', [x, half]), g.op('Sub', [y, half]), g.op('Add', [x, half]), g.op('Add', [y, half]), score].map((c) => flat(g, c));
+      windows.push(g.op('Concat', columns, [attr.int('axis', 1)])); // [B, 5]
+    }
+  }
+  const rows = g.op('Concat', windows, [attr.int('axis', 1)]); // [B, 5·windows]
+  const count = windows.length;
+  g.op('Reshape', [rows, g.intConst([-1, count, 5])], [], 'boxes');
+  g.output('boxes', ['batch', count, 5]);
   return g.toBytes();
 }
 
@@ -153,18 +180,20 @@ export function buildRingDetectorGraph(): Uint8Array {
 export function buildRingLandmarkGraph(): Uint8Array {
   const g = new GraphBuilder(`${SYNTHETIC_FACE_NAME}-landmarks`);
   const face = g.input('face', ['batch', 3, LANDMARK_SIZE, LANDMARK_SIZE]);
-  const { cx, cy, radius } = ringMoments(g, face, LANDMARK_SIZE, LANDMARK_SIZE);
-  const params = g.op('Concat', [cx, cy, radius].map((c) => flat(g, c)), [attr.int('axis', 1)]); // [B, 3]
+  const { cx, cy, rx, ry } = ringMoments(g, face, LANDMARK_SIZE, LANDMARK_SIZE);
+  const params = g.op('Concat', [cx, cy, rx, ry].map((c) => flat(g, c)), [attr.int('axis', 1)]); // [B, 4]
   const template = ringTemplate();
-  const weights = new Float32Array(3 * template.length * 2);
+  const weights = new Float32Array(4 * template.length * 2);
   const columns = template.length * 2;
   template.forEach(([a, b], i) => {
+    // the face scales with the ring's width; the mouth's points open with its height
+    const mouth = MOUTH.includes(i);
     weights[0 * columns + 2 * i] = 1 / LANDMARK_SIZE;
     weights[2 * columns + 2 * i] = a / LANDMARK_SIZE;
     weights[1 * columns + 2 * i + 1] = 1 / LANDMARK_SIZE;
-    weights[2 * columns + 2 * i + 1] = b / LANDMARK_SIZE;
+    weights[(mouth ? 3 : 2) * columns + 2 * i + 1] = b / LANDMARK_SIZE;
   });
-  g.op('MatMul', [params, g.floatConst(weights, [3, columns])], [], 'points');
+  g.op('MatMul', [params, g.floatConst(weights, [4, columns])], [], 'points');
   g.output('points', ['batch', columns]);
   return g.toBytes();
 }

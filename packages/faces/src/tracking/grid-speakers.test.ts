@@ -86,6 +86,12 @@ function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
 describe.each(CLIPS)('GRID %s', (clip) => {
   const track = () => tracks.get(clip)!;
 
+  it('follows the one speaker as one face track (issue 17: no second track from a missed or doubled detection)', () => {
+    expect(track().tracks).toHaveLength(1);
+    expect(track().active).toBe(0);
+    expect(track().tracks[0].quality.detected_frames).toBe(track().faces.filter(Boolean).length);
+  });
+
   it('finds a face on at least 95% of its 3 s of frames', () => {
     expect(track().count).toBe(75);
     expect(track().faces.filter(Boolean).length / track().count).toBeGreaterThanOrEqual(0.95);

@@ -1,4 +1,4 @@
-import { TalkieError } from '@talkie/contracts';
+import { MAX_FACE_TRACKS, TalkieError, type FaceChoice } from '@talkie/contracts';
 import { boundedFrameSize, probeVideo, streamRgbFrames, type DecodedFrames } from '@talkie/media';
 import { iou } from '../detect/box';
 import type { FaceBox, FaceModels } from '../runtime/face-models';
@@ -55,6 +55,8 @@ export interface TrackInput {
   demuxers?: readonly string[];
   /** track only this part of the video, in seconds (a long video's window) */
   window?: { startS: number; durationS?: number };
+  /** issue 17: which face track(s) to cut crops for: the active speaker (default), every track, or one by index */
+  face?: FaceChoice;
 }
 
 /** One frame's tracking: the face box and all landmark points (x, y pairs in decoded-frame pixels), or null where no face was found. */
@@ -85,6 +87,212 @@ export interface MouthTrack {
   clamped: number[];
   /** seconds spent decoding (ffmpeg and waiting on it) and in the face models, for the bench */
   timings: { detect: number; verify: number; landmarks: number; total: number };
+  /** issue 17: every face track found (at most MAX_FACE_TRACKS), by index; `faces`, `transforms`, `crops` and `clamped` above are `read[0]`'s */
+  tracks: FaceTrackSummary[];
+  /** the active speaker's track index (the one whose mouth moves most) */
+  active: number;
+  /** the tracks read (`TrackInput.face`), with their crops: the active speaker, one chosen, or all */
+  read: TrackCrops[];
+}
+
+/** How well one track was followed, in frames at the lip model's rate. */
+export interface TrackQuality {
+  frames: number;
+  /** frames where the face was found and its landmarks made a mouth */
+  detected_frames: number;
+  /** frames bridged by `fillGaps` (frames − detected_frames) */
+  interpolated_frames: number;
+  longest_gap_frames: number;
+  /** the detector's mean score over the detected frames (0 when none) */
+  mean_detector_score: number;
+}
+
+/** One face the tracker followed. */
+export interface FaceTrackSummary {
+  index: number;
+  /** the median box over the frames it was found in, in source-video pixels */
+  box: Rect;
+  quality: TrackQuality;
+  /** how much its mouth moves (`mouthActivity`) times the share of frames it was found in */
+  activity: number;
+  /** whether its crops were cut (it is in `read`) */
+  chosen: boolean;
+}
+
+/** A track read: its per-frame faces (before gap filling), transforms to the crop and the crops. */
+export interface TrackCrops {
+  index: number;
+  faces: (FrameFace | null)[];
+  transforms: Similarity[];
+  crops: Uint8Array;
+  clamped: number[];
+  quality: TrackQuality;
+}
+
+/** One read track's model input: the lip model's frames and each frame's face box (source pixels, gaps bridged). */
+export interface FaceTrackFrames {
+  index: number;
+  frames: DecodedFrames;
+  quality: TrackQuality;
+  boxes: Rect[];
+}
+
+/** A track being followed in pass 1: its faces so far (one per frame), the box it holds, its last box seen. */
+interface LiveTrack {
+  faces: (FrameFace | null)[];
+  held: FaceBox | null;
+  last: FaceBox;
+}
+
+/**
+ * Pairs a frame's detections with tracks: greedily by overlap (IoU ≥ SAME_FACE_IOU) with each
+ * track's current box, best pairs first; a detection no track overlaps comes back with no track
+ * (a new face). Each track takes at most one detection.
+ */
+function matchDetections(tracks: readonly LiveTrack[], found: readonly FaceBox[], boxOf: (t: LiveTrack) => FaceBox): Array<[LiveTrack | undefined, FaceBox]> {
+  const pairs: Array<[number, number, number]> = [];
+  found.forEach((box, d) => tracks.forEach((t, k) => {
+    const overlap = iou(boxOf(t), box);
+    if (overlap >= SAME_FACE_IOU) pairs.push([overlap, k, d]);
+  }));
+  pairs.sort((a, b) => b[0] - a[0]);
+  const byDetection = new Map<number, LiveTrack>();
+  const taken = new Set<number>();
+  for (const [, k, d] of pairs) {
+    if (taken.has(k) || byDetection.has(d)) continue;
+    taken.add(k);
+    byDetection.set(d, tracks[k]);
+  }
+  // a new face must not overlap a face already tracked (a second box on the same face)
+  return found
+    .map((box, d): [LiveTrack | undefined, FaceBox] => [byDetection.get(d), box])
+    .filter(([track, box]) => track || !tracks.some((t) => iou(boxOf(t), box) >= SAME_FACE_IOU));
+}
+
+const centre = (b: Rect): [number, number] => [b.x + b.width / 2, b.y + b.height / 2];
+
+/** The track whose last box is nearest `box` (centre to centre), if any. */
+function nearest(tracks: readonly LiveTrack[], box: Rect): LiveTrack | undefined {
+  const [x, y] = centre(box);
+  let best: LiveTrack | undefined;
+  let distance = Infinity;
+  for (const t of tracks) {
+    const [tx, ty] = centre(t.last);
+    const d = Math.hypot(tx - x, ty - y);
+    if (d < distance) [best, distance] = [t, d];
+  }
+  return best;
+}
+
+/** Successive tracks are one face when the later starts within this many of the earlier's widths of where it ended, at a size within `MERGE_SIZE` of it. */
+const MERGE_DISTANCE = 1.5;
+const MERGE_SIZE = 1.5;
+
+/**
+ * Joins tracks that follow one another: a face lost for some frames (turned away, occluded, out
+ * of the frame) comes back where the tracker no longer overlaps it, or a face is found again in a
+ * later detector run before the frames between were searched; either starts a new track. Two
+ * tracks that never have a face in the same frame, the later starting near where the earlier
+ * ended and at its size, are one. Drops tracks with no face in any frame.
+ */
+function mergeSuccessive(series: (FrameFace | null)[][]): (FrameFace | null)[][] {
+  const span = (faces: (FrameFace | null)[]) => {
+    const first = faces.findIndex(Boolean);
+    let last = faces.length - 1;
+    while (last >= 0 && !faces[last]) last--;
+    return { first, last };
+  };
+  const ordered = series.filter((faces) => faces.some(Boolean)).sort((a, b) => span(a).first - span(b).first);
+  const merged: (FrameFace | null)[][] = [];
+  for (const faces of ordered) {
+    const { first } = span(faces);
+    const start = faces[first]!.box;
+    const [x, y] = centre(start);
+    let target: (FrameFace | null)[] | undefined;
+    let distance = Infinity;
+    for (const earlier of merged) {
+      const { last } = span(earlier);
+      if (last >= first) continue;
+      const end = earlier[last]!.box;
+      const [ex, ey] = centre(end);
+      const d = Math.hypot(ex - x, ey - y);
+      const ratio = Math.max(end.width, start.width) / Math.max(1e-6, Math.min(end.width, start.width));
+      if (ratio <= MERGE_SIZE && d <= MERGE_DISTANCE * end.width && d < distance) [target, distance] = [earlier, d];
+    }
+    if (target) faces.forEach((f, i) => f && (target![i] = f));
+    else merged.push(faces.slice());
+  }
+  return merged;
+}
+
+/** A track's quality from its per-frame faces (null: not found). */
+export function trackQuality(faces: readonly (FrameFace | null)[]): TrackQuality {
+  let detected = 0;
+  let score = 0;
+  let gap = 0;
+  let longest = 0;
+  for (const f of faces) {
+    if (f) {
+      detected++;
+      score += f.score;
+      gap = 0;
+    } else {
+      longest = Math.max(longest, ++gap);
+    }
+  }
+  return {
+    frames: faces.length,
+    detected_frames: detected,
+    interpolated_frames: faces.length - detected,
+    longest_gap_frames: longest,
+    mean_detector_score: detected ? Math.min(1, Math.max(0, score / detected)) : 0,
+  };
+}
+
+const median = (values: number[]) => {
+  const v = [...values].sort((a, b) => a - b);
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
+
+/** The median box (each side's median) of the frames with a face. */
+function medianBox(faces: readonly (FrameFace | null)[]): Rect {
+  const boxes = faces.filter((f): f is FrameFace => f !== null).map((f) => f.box);
+  return { x: median(boxes.map((b) => b.x)), y: median(boxes.map((b) => b.y)), width: median(boxes.map((b) => b.width)), height: median(boxes.map((b) => b.height)) };
+}
+
+/** Fewest frames with landmarks a track's mouth activity is measured on; fewer: 0. */
+const MIN_ACTIVITY_FRAMES = 5;
+
+/**
+ * How much a face's mouth moves: the standard deviation over its frames of the mouth's opening
+ * (the mouth points' height over their width, so it does not change with the face's size or
+ * distance). A speaking mouth opens and closes; a silent one keeps its shape. 0 under
+ * MIN_ACTIVITY_FRAMES frames.
+ */
+export function mouthActivity(faces: readonly (FrameFace | null)[], mouth: readonly number[]): number {
+  const ratios: number[] = [];
+  for (const f of faces) {
+    if (!f) continue;
+    let minX = Infinity, maxX = -Infinity, minY = Infinity, maxY = -Infinity; // prettier-ignore
+    for (const i of mouth) {
+      const x = f.points[2 * i];
+      const y = f.points[2 * i + 1];
+      minX = Math.min(minX, x);
+      maxX = Math.max(maxX, x);
+      minY = Math.min(minY, y);
+      maxY = Math.max(maxY, y);
+    }
+    if (maxX - minX > 0) ratios.push((maxY - minY) / (maxX - minX));
+  }
+  if (ratios.length < MIN_ACTIVITY_FRAMES) return 0;
+  const mean = ratios.reduce((a, b) => a + b, 0) / ratios.length;
+  return Math.sqrt(ratios.reduce((a, r) => a + (r - mean) ** 2, 0) / ratios.length);
+}
+
+/** Each frame's face box with gaps bridged as the landmarks are (`fillGaps`), scaled to source pixels. */
+function filledBoxes(faces: readonly (FrameFace | null)[], sx: number, sy: number): Rect[] {
+  const filled = fillGaps(faces.map((f) => (f ? Float32Array.of(f.box.x, f.box.y, f.box.width, f.box.height) : null))) ?? [];
+  return filled.map((b) => ({ x: b[0] * sx, y: b[1] * sy, width: b[2] * sx, height: b[3] * sy }));
 }
 
 /**
@@ -127,93 +335,138 @@ export class MouthTracker {
       source = await probeVideo(file, { ffprobe: input.ffprobe, timeoutMs: input.timeoutMs, demuxers: input.demuxers });
     }
     const size = boundedFrameSize(source.width, source.height, this.options.maxSide);
-    const faces: (FrameFace | null)[] = [];
     const timings = { detect: 0, verify: 0, landmarks: 0, total: 0 };
+    const tracks: LiveTrack[] = [];
+    let seen = 0; // frames handled by pass 1 so far
     let batch: RgbFrame[] = [];
-    // the box from the last detection, held until the next one; null while no face is tracked
-    let held: FaceBox | null = null;
 
     const runBatch = async () => {
       if (batch.length === 0) return;
       const frames = batch;
-      const first = faces.length;
+      const first = seen;
       batch = [];
-      const boxes: (FaceBox | null)[] = new Array(frames.length).fill(null);
+      // per track, per frame of the batch: its box (detected, kept or held), and which frames the detector ran on
+      const boxes = new Map<LiveTrack, (FaceBox | null)[]>();
+      const boxesOf = (track: LiveTrack) => {
+        let b = boxes.get(track);
+        if (!b) boxes.set(track, (b = new Array(frames.length).fill(null)));
+        return b;
+      };
       const detected: boolean[] = new Array(frames.length).fill(false);
-      const trustedBefore = held;
+      // tracks followed before this batch: their detections need no new check
+      const trusted = new Set(tracks.filter((t) => t.held));
+      const heldAtStart = new Map(tracks.map((t) => [t, t.held] as const));
+      /** a track's box at frame i: its last detection before i in this batch, else what it held before the batch */
+      const currentAt = (track: LiveTrack, i: number): FaceBox | null => {
+        const b = boxes.get(track);
+        for (let j = i - 1; j >= 0; j--) if (detected[j]) return b?.[j] ?? null;
+        return heldAtStart.get(track) ?? null;
+      };
       const detectOn = async (indices: number[]) => {
         if (indices.length === 0) return;
         const t0 = performance.now();
-        const found = await this.models.detect(indices.map((i) => frames[i]));
+        const found = await this.models.detectAll(indices.map((i) => frames[i]));
         timings.detect += (performance.now() - t0) / 1000;
+        const fresh: Array<[number, LiveTrack, FaceBox]> = [];
         indices.forEach((i, k) => {
-          boxes[i] = found[k];
+          for (const track of tracks) boxesOf(track)[i] = null;
+          const before = new Map(tracks.map((t) => [t, currentAt(t, i)] as const));
           detected[i] = true;
+          for (const [match, box] of matchDetections(tracks, found[k], (t) => before.get(t) ?? t.last)) {
+            let track = match;
+            if (!track && tracks.length >= MAX_FACE_TRACKS) {
+              // bounded: at the limit a new face takes over a lost track (the nearest), else it is not followed
+              track = nearest(tracks.filter((t) => !before.get(t) && !boxesOf(t)[i]), box);
+              if (!track) continue;
+            }
+            if (!track) {
+              const created: LiveTrack = { faces: new Array(first).fill(null), held: null, last: box };
+              tracks.push(created);
+              track = created;
+            }
+            boxesOf(track)[i] = box;
+            track.last = box;
+            // a face where none was tracked must prove it is one (see `isFace`)
+            if (!trusted.has(track) || !(before.get(track) && iou(before.get(track)!, box) >= SAME_FACE_IOU)) fresh.push([i, track, box]);
+          }
         });
-        // a face where none was tracked must prove it is one (see `isFace`)
-        const fresh = indices.filter((i) => boxes[i] && !(trustedBefore && iou(trustedBefore, boxes[i]!) >= SAME_FACE_IOU));
         const t1 = performance.now();
-        const verdicts = await this.isFace(fresh.map((i) => ({ frame: frames[i], box: boxes[i]! })));
+        const verdicts = await this.isFace(fresh.map(([i, , box]) => ({ frame: frames[i], box })));
         timings.verify += (performance.now() - t1) / 1000;
-        fresh.forEach((i, k) => {
-          if (!verdicts[k]) boxes[i] = null;
+        fresh.forEach(([i, track], k) => {
+          if (!verdicts[k]) boxesOf(track)[i] = null;
         });
         // A detector's score can dip under its threshold for a frame or two on a real face (GRID's
-        // lrwp9a: 0.45–0.65): where it missed while a face was tracked, keep that face's box if the
+        // lrwp9a: 0.45–0.65): where it missed a tracked face, keep that face's box if the
         // landmarks still find a face in it.
-        const misses: Array<[number, FaceBox]> = [];
-        let current = trustedBefore;
-        for (let i = 0; i < frames.length; i++) {
-          if (!detected[i]) continue;
-          if (boxes[i]) current = boxes[i];
-          else if (current && indices.includes(i)) misses.push([i, current]);
+        const misses: Array<[number, LiveTrack, FaceBox]> = [];
+        for (const track of tracks) {
+          const b = boxesOf(track);
+          let current = heldAtStart.get(track) ?? null;
+          for (let i = 0; i < frames.length; i++) {
+            if (!detected[i]) continue;
+            if (b[i]) current = b[i];
+            else if (current && indices.includes(i)) misses.push([i, track, current]);
+          }
         }
         const t2 = performance.now();
-        const kept = await this.isFace(misses.map(([i, box]) => ({ frame: frames[i], box })));
+        const kept = await this.isFace(misses.map(([i, , box]) => ({ frame: frames[i], box })));
         timings.verify += (performance.now() - t2) / 1000;
-        misses.forEach(([i, box], k) => {
-          if (kept[k]) boxes[i] = box;
+        misses.forEach(([i, track, box], k) => {
+          if (kept[k]) boxesOf(track)[i] = box;
         });
       };
-      // stride frames in one detector run; then, where the face was lost, every frame after a miss
-      await detectOn(frames.map((_, i) => i).filter((i) => (first + i) % this.options.detectEvery === 0 || (i === 0 && !held)));
+      // stride frames in one detector run; then, where every face was lost, every frame after a miss
+      const following = () => tracks.some((t) => t.held);
+      await detectOn(frames.map((_, i) => i).filter((i) => (first + i) % this.options.detectEvery === 0 || (i === 0 && !following())));
       const lost: number[] = [];
-      let current = held;
       for (let i = 0; i < frames.length; i++) {
-        if (detected[i]) current = boxes[i];
-        else if (!current) lost.push(i);
+        if (!detected[i] && !tracks.some((t) => currentAt(t, i + 1))) lost.push(i);
       }
       await detectOn(lost);
-      for (let i = 0; i < frames.length; i++) {
-        if (detected[i]) held = boxes[i];
-        boxes[i] = held;
-      }
-      const results: (FrameFace | null)[] = new Array(frames.length).fill(null);
-      const landmarks = async (indices: number[]) => {
+      // hold each track's last box over the frames the detector did not run on
+      const held = (track: LiveTrack) => {
+        const b = boxesOf(track);
+        let current = track.held;
+        for (let i = 0; i < frames.length; i++) {
+          if (detected[i]) current = b[i];
+          b[i] = current;
+        }
+        track.held = current;
+      };
+      tracks.forEach(held);
+      const results = new Map(tracks.map((t) => [t, new Array<FrameFace | null>(frames.length).fill(null)] as const));
+      const landmarks = async (items: Array<[LiveTrack, number]>) => {
         const t1 = performance.now();
-        const points = await this.models.landmarks(indices.map((i) => ({ frame: frames[i], box: boxes[i]! })));
+        const points = await this.models.landmarks(items.map(([t, i]) => ({ frame: frames[i], box: boxesOf(t)[i]! })));
         timings.landmarks += (performance.now() - t1) / 1000;
-        const implausible: number[] = [];
-        indices.forEach((i, k) => {
-          const box = boxes[i]!;
+        const implausible: Array<[LiveTrack, number]> = [];
+        items.forEach(([track, i], k) => {
+          const box = boxesOf(track)[i]!;
           const p = points[k];
           if (p && this.plausible(p, box)) {
-            results[i] = { box: { x: box.x, y: box.y, width: box.width, height: box.height }, score: box.score, points: p };
+            results.get(track)![i] = { box: { x: box.x, y: box.y, width: box.width, height: box.height }, score: box.score, points: p };
           } else {
-            implausible.push(i);
+            implausible.push([track, i]);
           }
         });
         return implausible;
       };
-      const doubtful = (await landmarks(frames.map((_, i) => i).filter((i) => boxes[i]))).filter((i) => !detected[i]);
+      const all = tracks.flatMap((t) => frames.map((_, i) => [t, i] as [LiveTrack, number]).filter(([, i]) => boxesOf(t)[i]));
+      const doubtful = (await landmarks(all)).filter(([, i]) => !detected[i]);
       if (doubtful.length) {
         // a held box whose landmarks make no mouth: the face moved away or left; look for it again
-        await detectOn(doubtful);
-        await landmarks(doubtful.filter((i) => boxes[i]));
+        const again = [...new Set(doubtful.map(([, i]) => i))].sort((a, b) => a - b);
+        await detectOn(again);
+        await landmarks(tracks.flatMap((t) => again.filter((i) => boxesOf(t)[i]).map((i) => [t, i] as [LiveTrack, number])));
         const last = frames.length - 1;
-        if (doubtful.includes(last)) held = boxes[last];
+        if (again.includes(last)) for (const track of tracks) track.held = boxesOf(track)[last];
       }
-      faces.push(...results);
+      for (const track of tracks) {
+        if (track.faces.length < first) track.faces.push(...new Array(first - track.faces.length).fill(null));
+        track.faces.push(...(results.get(track) ?? new Array(frames.length).fill(null)));
+      }
+      seen += frames.length;
     };
 
     const decode = {
@@ -239,49 +492,87 @@ export class MouthTracker {
     if (input.signal?.aborted) throw new TalkieError('processing_failed', { message: 'Processing was aborted.' });
     if (count === 0) throw new TalkieError('decode_failed', { message: 'The video has no decodable frames.' });
 
-    const filled = fillGaps(faces.map((f) => f?.points ?? null));
-    if (!filled) throw new TalkieError('no_face_detected');
+    // the tracks with a face in some frame, numbered by first appearance, then left to right
+    const sx = source.width / size.width;
+    const sy = source.height / size.height;
+    const found = mergeSuccessive(tracks.map((t) => t.faces.slice(0, count)))
+      .map((faces) => ({ faces, firstFrame: faces.findIndex(Boolean) }))
+      .sort((a, b) => a.firstFrame - b.firstFrame || a.faces[a.firstFrame]!.box.x - b.faces[b.firstFrame]!.box.x);
+    if (found.length === 0) throw new TalkieError('no_face_detected');
+    const mouth = this.models.manifest.landmarks.mouth;
+    const summaries: FaceTrackSummary[] = found.map((t, index) => {
+      const quality = trackQuality(t.faces);
+      const box = medianBox(t.faces);
+      return {
+        index,
+        box: { x: box.x * sx, y: box.y * sy, width: box.width * sx, height: box.height * sy },
+        quality,
+        activity: mouthActivity(t.faces, mouth) * (quality.detected_frames / quality.frames),
+        chosen: false,
+      };
+    });
+    // the active speaker: the face whose mouth moves most; on a tie, the one seen longest, then the first
+    const active = summaries.reduce((best, t) =>
+      t.activity > best.activity || (t.activity === best.activity && t.quality.detected_frames > best.quality.detected_frames) ? t : best,
+    ).index;
+    const choice = input.face ?? 'active';
+    if (typeof choice === 'number' && !(choice >= 0 && choice < found.length)) {
+      throw new TalkieError('face_not_found', { message: `The video has ${found.length} face track${found.length === 1 ? '' : 's'} (0–${found.length - 1}); track ${choice} does not exist.` });
+    }
+    const selected = choice === 'all' ? summaries.map((t) => t.index) : [choice === 'active' ? active : choice];
+    for (const i of selected) summaries[i].chosen = true;
+
     const { crop, alignment } = this.options;
-    const aligned: Omit<MeanFaceTransforms, 'origins'> & Partial<MeanFaceTransforms> = alignment
-      ? meanFaceTransforms(filled, alignment, crop)
-      : { transforms: this.alignToReference(filled), clamped: [] };
-    const { transforms, clamped, origins } = aligned;
     const cropSize = crop.width * crop.height;
     // an alignment reproduces a preparation whose pixels OpenCV made: they are made as OpenCV makes them
     const toGrey = alignment ? rgbToGreyOpenCv : rgbToGrey;
-    const cut = (grey: Uint8Array, index: number) =>
-      origins
-        ? warpAffineGrey(grey, size.width, size.height, transforms[index], crop.width, crop.height, crops, index * cropSize, origins[index])
-        : warpGrey(grey, size.width, size.height, transforms[index], crop.width, crop.height, crops, index * cropSize);
+    const cutters = selected.map((index) => {
+      const faces = found[index].faces;
+      const filled = fillGaps(faces.map((f) => f?.points ?? null))!;
+      const aligned: Omit<MeanFaceTransforms, 'origins'> & Partial<MeanFaceTransforms> = alignment
+        ? meanFaceTransforms(filled, alignment, crop)
+        : { transforms: this.alignToReference(filled), clamped: [] };
+      const crops = new Uint8Array(count * cropSize);
+      const { transforms, origins } = aligned;
+      const cut = (grey: Uint8Array, i: number) =>
+        origins
+          ? warpAffineGrey(grey, size.width, size.height, transforms[i], crop.width, crop.height, crops, i * cropSize, origins[i])
+          : warpGrey(grey, size.width, size.height, transforms[i], crop.width, crop.height, crops, i * cropSize);
+      return { index, faces, transforms, clamped: aligned.clamped, crops, cut, quality: summaries[index].quality };
+    });
 
-    // Pass 2: decode again and cut each frame's crop as it comes. Smoothing needs later frames'
-    // landmarks and a gap can last any length, so the crops wait for pass 1; decoding twice
-    // (ffmpeg decodes about ten times faster than the tracker runs) keeps memory to a batch of
-    // frames whatever the video's length, where keeping every frame would take ~390 MB for two
-    // minutes at 480×270.
-    const crops = new Uint8Array(count * cropSize);
+    // Pass 2: decode again and cut each frame's crops (one per track read) as it comes. Smoothing
+    // needs later frames' landmarks and a gap can last any length, so the crops wait for pass 1;
+    // decoding twice (ffmpeg decodes about ten times faster than the tracker runs) keeps memory to
+    // a batch of frames whatever the video's length, where keeping every frame would take ~390 MB
+    // for two minutes at 480×270. The crops are 9 KB a frame per track read (MAX_FACE_TRACKS at most).
     const grey = new Uint8Array(size.width * size.height);
     const again = await streamRgbFrames(file, decode, (rgb, index) => {
       if (index >= count) return;
       toGrey(rgb, grey);
-      cut(grey, index);
+      for (const c of cutters) c.cut(grey, index);
     });
     if (again !== count) throw new TalkieError('decode_failed', { message: 'The video decoded differently on a second pass.' });
     timings.total = (performance.now() - started) / 1000;
+    const read: TrackCrops[] = cutters.map(({ cut: _cut, ...rest }) => rest);
+    const primary = read[0];
     return {
       fps: input.fps,
       width: size.width,
       height: size.height,
       sourceWidth: source.width,
       sourceHeight: source.height,
-      faces,
-      transforms,
-      crops,
+      faces: primary.faces,
+      transforms: primary.transforms,
+      crops: primary.crops,
       crop,
       count,
       alignment: alignment?.spec.method ?? 'reference',
-      clamped,
+      clamped: primary.clamped,
       timings,
+      tracks: summaries,
+      active,
+      read,
     };
   }
 
@@ -360,10 +651,30 @@ export class MouthTracker {
    * manifest's ROI is `landmarks`.
    */
   async decodeMouthFrames(file: string, input: TrackInput & { size: { width: number; height: number } }): Promise<DecodedFrames> {
+    return (await this.decodeFaceTracks(file, input)).read[0].frames;
+  }
+
+  /**
+   * Issue 17: the lip model's input frames for each face track read (`input.face`: the active
+   * speaker by default, `all`, or an index; `face_not_found` for an index with no track), with
+   * every track found and each read track's quality and per-frame boxes.
+   */
+  async decodeFaceTracks(
+    file: string,
+    input: TrackInput & { size: { width: number; height: number } },
+  ): Promise<{ tracks: FaceTrackSummary[]; active: number; read: FaceTrackFrames[] }> {
     const track = await this.track(file, input);
     const { size } = input;
     if (size.width > track.crop.width || size.height > track.crop.height) throw new Error('the model input is larger than the mouth crop');
-    const pixels = size.width === track.crop.width && size.height === track.crop.height ? track.crops : centreCrop(track.crops, track.count, track.crop, size);
-    return { pixels, count: track.count, width: size.width, height: size.height, fps: track.fps };
+    const same = size.width === track.crop.width && size.height === track.crop.height;
+    const sx = track.sourceWidth / track.width;
+    const sy = track.sourceHeight / track.height;
+    const read = track.read.map((r) => ({
+      index: r.index,
+      frames: { pixels: same ? r.crops : centreCrop(r.crops, track.count, track.crop, size), count: track.count, width: size.width, height: size.height, fps: track.fps },
+      quality: r.quality,
+      boxes: filledBoxes(r.faces, sx, sy),
+    }));
+    return { tracks: track.tracks, active: track.active, read };
   }
 }

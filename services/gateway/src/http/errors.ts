@@ -48,5 +48,7 @@ export const errorHandler = (redisReady: () => boolean): ErrorRequestHandler => 
     return;
   }
   if (code === 'service_unavailable' || code === 'queue_full' || code === 'insufficient_storage') res.setHeader('Retry-After', '5');
-  sendError(req, res, code);
+  // A TalkieError's own message is written by Talkie, never a library's (see errors.ts), and may say
+  // more than the catalogue's, such as what to send instead; any other error gets the catalogue's.
+  sendError(req, res, code, err instanceof TalkieError && err.code === code ? err.message : undefined);
 };

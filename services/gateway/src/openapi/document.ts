@@ -6,6 +6,7 @@ import {
   JobStatus,
   SCOPES,
   TranscriptResult,
+  UPLOAD_EXTENSIONS,
   WebhookEvent,
   type ErrorCode,
 } from '@talkie/contracts';
@@ -27,6 +28,8 @@ export const UploadLimits = z.object({
   max_frame_pixels: z.number().int().positive(),
   max_frames: z.number().int().positive(),
   extensions: z.array(z.string().regex(/^\.[a-z0-9]+$/)),
+  /** LLM correction: whether a postprocess service with an LLM runs, and whether the caller's jobs get it when `correct` is absent */
+  correction: z.object({ available: z.boolean(), by_default: z.boolean() }),
 });
 
 export const SCHEMAS = { JobResource, JobList, TranscriptResult, DeliveryAttempt, DeliveryList, WebhookSecretCreated, WebhookEvent, ErrorResponse, HealthStatus, UploadLimits };
@@ -69,7 +72,7 @@ export const ROUTES: RouteDoc[] = [
             type: 'object',
             required: ['video'],
             properties: {
-              video: { type: 'string', contentMediaType: 'video/*', description: 'One file: .mp4 .mov .webm .mkv .avi' },
+              video: { type: 'string', contentMediaType: 'video/*', description: `One file: ${UPLOAD_EXTENSIONS.join(' ')}` },
               webhook_url: { type: 'string', format: 'uri', description: 'https URL that receives the signed terminal event' },
               correct: {
                 type: 'string',
@@ -77,6 +80,20 @@ export const ROUTES: RouteDoc[] = [
                 description:
                   "LLM correction of the transcript into readable text (result.corrected_text; the job's `correction` says how it went). " +
                   "Absent: the tenant's default (off unless the operator set CORRECTION_DEFAULT_TENANTS).",
+              },
+              alternatives: {
+                type: 'string',
+                pattern: '^([1-9]|10)$',
+                description:
+                  'Return up to this many (1–10) best hypotheses of the search as result.alternatives, best first, the first equal to result.text, ' +
+                  'each with the search\'s own log score. Videos longer than one chunk (CHUNK_SECONDS), read in windows, get none.',
+              },
+              face: {
+                type: 'string',
+                pattern: '^(active|all|[0-3])$',
+                description:
+                  'Which face to read (models with roi.mode landmarks): active (default) the face whose mouth moves most, all one transcript per face track ' +
+                  '(result.tracks), or a track index as listed in result.faces (a job whose video has no such track fails with face_not_found).',
               },
             },
           },
@@ -112,9 +129,22 @@ export const ROUTES: RouteDoc[] = [
   {
     method: 'get',
     path: '/v1/jobs/{id}/result',
-    summary: 'The transcript, as data or captions (txt, srt and vtt use the corrected text when there is one)',
+    summary:
+      'The transcript, as data or captions (txt, srt and vtt use the corrected text when there is one; vtt also carries each cue\'s confidence, ' +
+      'its weakest word\'s, as a `NOTE confidence 0.87` block before the cue, and the warnings as a `NOTE warnings` block at the top, which players skip)',
     scope: 'jobs:read',
-    parameters: [idParam, { name: 'format', in: 'query', schema: { type: 'string', enum: ['json', 'txt', 'srt', 'vtt'], default: 'json' }, description: 'Output format' }],
+    parameters: [
+      idParam,
+      { name: 'format', in: 'query', schema: { type: 'string', enum: ['json', 'txt', 'srt', 'vtt'], default: 'json' }, description: 'Output format' },
+      {
+        name: 'face',
+        in: 'query',
+        schema: { type: 'string', pattern: '^[0-9]$' },
+        description:
+          'txt, srt, vtt: face track N\'s reading (a job submitted with face=all has one per track, in result.tracks); absent: the face the result read (result.face_track). ' +
+          'A face the result has no reading of is invalid_request.',
+      },
+    ],
     responses: {
       200: {
         description: 'The transcript',

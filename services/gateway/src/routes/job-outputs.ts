@@ -3,7 +3,7 @@ import { isTerminal, type DeliveryAttempt } from '@talkie/contracts';
 import { toJobResource, type JobStore } from '@talkie/queue';
 import { requireScope } from '../auth/authenticate';
 import { sendError } from '../http/errors';
-import { captionSegments, toSrt, toVtt } from '../results/captions';
+import { captionSegments, faceReading, toSrt, toVtt } from '../results/captions';
 import { findOwnJob } from './own-job';
 
 export interface JobOutputDeps {
@@ -33,13 +33,18 @@ export function jobOutputRoutes(deps: JobOutputDeps): Router {
     if (!record) return sendError(req, res, 'not_found');
     if (record.status !== 'completed' || !record.result) return sendError(req, res, 'result_not_ready');
     const { result } = record;
+    // Issue 17: `face=<i>` picks one face's reading of a face=all result for txt, srt and vtt (json has them all, in `tracks`)
+    const face = req.query.face === undefined ? undefined : typeof req.query.face === 'string' && /^[0-9]$/.test(req.query.face) ? Number(req.query.face) : NaN;
+    if (Number.isNaN(face)) return sendError(req, res, 'invalid_request', 'face must be a face track index, as listed in result.faces.');
+    const reading = face === undefined ? result : faceReading(result, face);
+    if (!reading) return sendError(req, res, 'invalid_request', `This result has no reading of face ${face}: submit with face=all (or face=${face}) for one.`);
     res.type(FORMATS[format]);
-    if (format !== 'json') res.setHeader('Content-Disposition', `attachment; filename="${record.id}.${format}"`);
+    if (format !== 'json') res.setHeader('Content-Disposition', `attachment; filename="${record.id}${face === undefined ? '' : `.face-${face}`}.${format}"`);
     if (format === 'json') return void res.json(result);
     // Readable forms use the LLM-corrected text when there is one (issue 8); json carries both.
-    if (format === 'txt') return void res.send(`${result.corrected_text ?? result.text}\n`);
-    const segments = captionSegments(result);
-    res.send(format === 'srt' ? toSrt(segments) : toVtt(segments));
+    if (format === 'txt') return void res.send(`${reading.corrected_text ?? reading.text}\n`);
+    const segments = captionSegments(reading);
+    res.send(format === 'srt' ? toSrt(segments) : toVtt(segments, { warnings: result.warnings }));
   });
 
   /**

@@ -3,7 +3,7 @@ import { Router, type NextFunction, type Request, type Response } from 'express'
 import multer, { MulterError } from 'multer';
 import type { Queue } from 'bullmq';
 import { z } from 'zod';
-import { isTerminal, JobStatus, TalkieError, type TranscribePayload, type VideoProbe } from '@talkie/contracts';
+import { isTerminal, JobStatus, MAX_ALTERNATIVES, MAX_FACE_TRACKS, TalkieError, type TranscribePayload, type VideoProbe } from '@talkie/contracts';
 import { checkProbe, type MediaLimits, type VideoProber } from '@talkie/media';
 import { enqueueTranscription, toJobResource, type JobStore, type ProbeMemo } from '@talkie/queue';
 import type { BlobStorage } from '@talkie/storage';
@@ -42,6 +42,25 @@ const CorrectField = z
   .enum(['true', 'false', '1', '0'])
   .optional()
   .transform((value) => (value === undefined ? undefined : value === 'true' || value === '1'));
+
+/** Issue 17, the `alternatives` form field: a plain integer 1…10 (no sign, exponent, fraction or padding), or absent. */
+const AlternativesField = z
+  .string()
+  .regex(/^[1-9][0-9]?$/)
+  .transform(Number)
+  .pipe(z.number().int().min(1).max(MAX_ALTERNATIVES))
+  .optional();
+
+/**
+ * Issue 17, the `face` form field: `active` (the default: the face whose mouth moves most), `all`
+ * (one transcript per face track) or a track index, a plain integer below MAX_FACE_TRACKS. Absent
+ * and `active` give the same job (undefined: the payload and the idempotency fingerprint stay as
+ * before the field).
+ */
+const FaceField = z
+  .union([z.enum(['active', 'all']), z.string().regex(/^[0-9]$/).transform(Number).pipe(z.number().int().min(0).max(MAX_FACE_TRACKS - 1))])
+  .optional()
+  .transform((value) => (value === 'active' ? undefined : value));
 
 const MAX_LIST_LIMIT = 100;
 
@@ -125,6 +144,18 @@ export function jobRoutes(deps: JobRoutesDeps): Router {
         return sendError(req, res, 'invalid_request', 'correct must be true or false.');
       }
       const correct = correctField.data ?? deps.correctByDefault?.(tenant) ?? false;
+      const alternativesField = AlternativesField.safeParse(fields.alternatives);
+      if (!alternativesField.success) {
+        await discard();
+        return sendError(req, res, 'invalid_request', `alternatives must be an integer from 1 to ${MAX_ALTERNATIVES}.`);
+      }
+      const alternatives = alternativesField.data;
+      const faceField = FaceField.safeParse(fields.face);
+      if (!faceField.success) {
+        await discard();
+        return sendError(req, res, 'invalid_request', `face must be active, all, or a face track index from 0 to ${MAX_FACE_TRACKS - 1}.`);
+      }
+      const face = faceField.data;
 
       let webhookUrl: string | undefined;
       if (fields.webhook_url !== undefined) {
@@ -156,7 +187,13 @@ export function jobRoutes(deps: JobRoutesDeps): Router {
       const idempotencyKey = IdempotencyStore.parseKey(req.header('idempotency-key'));
       if (idempotencyKey) {
         // (correction joins the fingerprint only when on, so keys used before issue 8 still replay)
-        const claim = await deps.idempotency.claim(tenant, idempotencyKey, `${file.sha256} ${webhookUrl ?? ''}${correct ? ' correct' : ''}`, id);
+        // (and alternatives only when asked for, and face only when not the active speaker, issue 17)
+        const claim = await deps.idempotency.claim(
+          tenant,
+          idempotencyKey,
+          `${file.sha256} ${webhookUrl ?? ''}${correct ? ' correct' : ''}${alternatives ? ` alternatives=${alternatives}` : ''}${face !== undefined ? ` face=${face}` : ''}`,
+          id,
+        );
         if (claim.outcome !== 'new') {
           await discard();
           if (claim.outcome === 'conflict') return sendError(req, res, 'idempotency_conflict');
@@ -169,7 +206,7 @@ export function jobRoutes(deps: JobRoutesDeps): Router {
 
       try {
         const record = await deps.store.create({ id, tenant, upload_key: file.key, ...(webhookUrl ? { webhook_url: webhookUrl } : {}), ...(correct ? { correct } : {}) });
-        await enqueueTranscription(deps.queue, { v: 1, job_id: id, tenant, upload_key: file.key, upload_bytes: file.size, upload_sha256: file.sha256, ...(correct ? { correct } : {}) });
+        await enqueueTranscription(deps.queue, { v: 1, job_id: id, tenant, upload_key: file.key, upload_bytes: file.size, upload_sha256: file.sha256, ...(correct ? { correct } : {}), ...(alternatives ? { alternatives } : {}), ...(face !== undefined ? { face } : {}) });
         deps.onJobCreated?.(file.size);
         req.log.info({ job_id: id, bytes: file.size, container: file.container, webhook: Boolean(webhookUrl), correct }, 'job created');
         res.status(202).location(`/v1/jobs/${id}`).json(toJobResource(record));

@@ -1,13 +1,21 @@
 import { Router, type Request, type Response } from 'express';
 import type { MediaLimits } from '@talkie/media';
+import type { CorrectionCapability } from '@talkie/queue';
 import { requireScope } from '../auth/authenticate';
 import { CONTAINER_OF_EXTENSION } from '../upload/upload-storage';
 
 /**
  * `GET /v1/limits`: what an upload may be, so a client (the web console) can refuse a file that
- * would be refused anyway before sending a byte of it. The gateway still checks every upload.
+ * would be refused anyway before sending a byte of it, and what this gateway can do with it:
+ * whether LLM correction is available (a postprocess service with an LLM announced itself) and
+ * whether the caller's jobs get it when a submit does not say. The gateway still checks every upload.
  */
-export function limitsRoutes(deps: { maxUploadBytes: number; mediaLimits: MediaLimits }): Router {
+export function limitsRoutes(deps: {
+  maxUploadBytes: number;
+  mediaLimits: MediaLimits;
+  correction: Pick<CorrectionCapability, 'available'>;
+  correctByDefault?: (tenant: string) => boolean;
+}): Router {
   const router = Router();
   const body = {
     max_upload_bytes: deps.maxUploadBytes,
@@ -16,8 +24,9 @@ export function limitsRoutes(deps: { maxUploadBytes: number; mediaLimits: MediaL
     max_frames: deps.mediaLimits.maxFrames,
     extensions: Object.keys(CONTAINER_OF_EXTENSION),
   };
-  router.get('/', requireScope('jobs:read'), (_req: Request, res: Response) => {
-    res.json(body);
+  router.get('/', requireScope('jobs:read'), async (req: Request, res: Response) => {
+    const available = await deps.correction.available();
+    res.json({ ...body, correction: { available, by_default: deps.correctByDefault?.(req.principal!.tenant) ?? false } });
   });
   return router;
 }

@@ -1,12 +1,27 @@
 import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { TalkieError } from '@talkie/contracts';
+import { ERROR_CATALOGUE } from '@talkie/contracts';
+import { unsupportedUpload, type Container } from './accepted-types';
 
-export type Container = 'isobmff' | 'matroska' | 'avi';
+export type { Container };
 
 const HEAD_BYTES = 12;
+const NOT_A_VIDEO = ERROR_CATALOGUE.unsupported_media_type.message;
 /** Top-level boxes an MP4/MOV file may start with (QuickTime files need not start with `ftyp`). */
 const ISO_BOXES = new Set(['ftyp', 'moov', 'mdat', 'free', 'skip', 'wide', 'pnot']);
+
+/**
+ * An MPEG program stream (`.mpg`: the GRID corpus, DVD-era and archived video) opens with a pack
+ * header, start code 00 00 01 BA, whose next byte says which system layer it is: `0010` in its top
+ * bits for MPEG-1 system streams, `01` for MPEG-2 program streams. Transport streams (`.ts`, 0x47
+ * sync bytes) are a different format and demuxer and stay refused: they are broadcast and HLS
+ * segments, not files people keep, and `.ts` is as often TypeScript.
+ */
+function isMpegPack(head: Buffer): boolean {
+  if (head.readUInt32BE(0) !== 0x000001ba) return false;
+  const layer = head[4];
+  return (layer & 0xf0) === 0x20 || (layer & 0xc0) === 0x40;
+}
 
 /** Identifies a video container from its first bytes, or returns undefined. */
 export function sniffContainer(head: Buffer): Container | undefined {
@@ -14,6 +29,7 @@ export function sniffContainer(head: Buffer): Container | undefined {
   if (ISO_BOXES.has(head.toString('latin1', 4, 8))) return 'isobmff';
   if (head.readUInt32BE(0) === 0x1a45dfa3) return 'matroska';
   if (head.toString('latin1', 0, 4) === 'RIFF' && head.toString('latin1', 8, 12) === 'AVI ') return 'avi';
+  if (isMpegPack(head)) return 'mpeg-ps';
   return undefined;
 }
 
@@ -49,16 +65,16 @@ export class ContainerSniffer extends Transform {
     const buffered = Buffer.concat(this.head, this.headLength);
     this.head = [];
     this.container = sniffContainer(buffered);
-    if (!this.container) return done(new TalkieError('unsupported_media_type'));
+    if (!this.container) return done(unsupportedUpload(NOT_A_VIDEO));
     if (this.expected && this.container !== this.expected) {
-      return done(new TalkieError('unsupported_media_type', { message: 'The file content does not match its extension.' }));
+      return done(unsupportedUpload('The file content does not match its extension.'));
     }
     this.hash.update(buffered);
     done(null, buffered);
   }
 
   override _flush(done: TransformCallback): void {
-    if (!this.container) return done(new TalkieError('unsupported_media_type'));
+    if (!this.container) return done(unsupportedUpload(NOT_A_VIDEO));
     done();
   }
 }

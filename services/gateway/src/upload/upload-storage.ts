@@ -3,16 +3,10 @@ import type { StorageEngine } from 'multer';
 import { TalkieError } from '@talkie/contracts';
 import { uploadKey, type BlobStorage, type LocalFile } from '@talkie/storage';
 import path from 'node:path';
+import { CONTAINER_OF_EXTENSION, unsupportedUpload } from './accepted-types';
 import { ContainerSniffer, type Container } from './sniff';
 
-/** The extensions accepted, and the container each must really be. */
-export const CONTAINER_OF_EXTENSION: Record<string, Container> = {
-  '.mp4': 'isobmff',
-  '.mov': 'isobmff',
-  '.webm': 'matroska',
-  '.mkv': 'matroska',
-  '.avi': 'avi',
-};
+export { CONTAINER_OF_EXTENSION };
 
 export interface StoredUpload {
   key: string;
@@ -51,7 +45,7 @@ export class UploadStorageEngine implements StorageEngine {
     const expected = CONTAINER_OF_EXTENSION[extension];
     if (!expected) {
       file.stream.resume();
-      return cb(new TalkieError('unsupported_media_type', { message: `Allowed file types: ${Object.keys(CONTAINER_OF_EXTENSION).join(' ')}.` }));
+      return cb(unsupportedUpload('This file type is not accepted.'));
     }
     const key = uploadKey(jobId);
     const sniffer = new ContainerSniffer(expected);

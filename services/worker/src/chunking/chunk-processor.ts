@@ -7,6 +7,7 @@ import type { Logger } from '@talkie/runtime';
 import type { BlobStorage } from '@talkie/storage';
 import { watchJob } from '../job-watch';
 import type { WorkerMetrics } from '../observability/worker-metrics';
+import { describeResult } from '../face-results';
 import { decodeModelFrames, failJobForGood, infer, type Reader, type Tracker } from '../pipeline';
 import { ownedSegments } from './windows';
 
@@ -62,7 +63,12 @@ export class ChunkProcessor {
       log.info({ frames: result.frames, words: result.segments.length, done, of: payload.count }, 'chunk transcribed');
       return { index: result.index, frames: result.frames };
     } catch (err) {
-      const current = await store.get(payload.job_id).catch(() => null);
+      // Issue 19: a record that cannot be read (Redis away) is no reason to skip: that would count
+      // as success. The attempt fails with its own error, and BullMQ retries or gives up.
+      const current = watch.signal.aborted ? null : await store.get(payload.job_id).catch((lookup: Error) => {
+        log.warn({ err: lookup.message }, 'could not read the job record after a failed chunk attempt');
+        throw err;
+      });
       if (watch.signal.aborted || !current || isTerminal(current.status)) {
         log.info('job ended while its chunk ran: chunk stopped');
         return skipped;
@@ -93,11 +99,14 @@ export class ChunkProcessor {
     try {
       const last = window.index === payload.count - 1;
       const began = performance.now();
-      const frames = await decodeModelFrames(file.path, reader, this.deps.tracker, {
+      // issue 17: `all` reads each window's active speaker (a window's tracks are its own; see README)
+      const face = payload.face === 'all' ? 'active' : payload.face;
+      const { frames, faces } = await decodeModelFrames(file.path, reader, this.deps.tracker, {
         ffmpeg: ffmpeg.ffmpeg,
         ffprobe: ffmpeg.ffprobe,
         fps,
-        source: payload.source,
+        face,
+        source: payload.source && { width: payload.source.width, height: payload.source.height },
         // the last window reads to the end of the file, whose real length the probe only estimated
         window: { startS: window.start_frame / fps, ...(last ? {} : { durationS: window.frames / fps }) },
         maxFrames: window.frames + Math.ceil(2 * fps),
@@ -113,8 +122,9 @@ export class ChunkProcessor {
         if (last && window.index > 0) return { index: window.index, frames: 0, segments: [] }; // the estimate ran past the end
         throw new TalkieError('decode_failed', { message: 'The video has no decodable frames.' });
       }
-      const local = await infer(reader, frames, this.deps.decoding, metrics);
-      return { index: window.index, frames: frames.count, segments: ownedSegments(local.segments, window, fps) };
+      const local = describeResult(await infer(reader, frames, this.deps.decoding, metrics), { modelFps: fps, demo: reader.manifest.demo, sourceFps: payload.source?.fps }, faces);
+      const { warnings, face_track } = local;
+      return { index: window.index, frames: frames.count, segments: ownedSegments(local.segments, window, fps), ...(warnings ? { warnings } : {}), ...(face_track ? { face_track } : {}) };
     } finally {
       await file.release();
     }

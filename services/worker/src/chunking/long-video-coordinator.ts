@@ -15,7 +15,7 @@ export interface CoordinatorDeps {
   chunkQueue: Queue<ChunkPayload>;
   progress: ChunkProgress;
   /** the model's frame rate and identity */
-  model: { fps: number; name: string; version: string };
+  model: { fps: number; name: string; version: string; demo?: boolean };
   chunkSeconds: number;
   overlapS: number;
   limits: { maxDurationS: number; probeTimeoutMs: number };
@@ -103,7 +103,17 @@ export class LongVideoCoordinator {
       await this.deps.chunkQueue.addBulk(
         missing.map((window) => ({
           name: 'chunk',
-          data: { v: 1, job_id: payload.job_id, tenant: payload.tenant, upload_key: payload.upload_key, fps: this.deps.model.fps, count: windows.length, window, source: (job.data as ChunkedData).source },
+          data: {
+            v: 1,
+            job_id: payload.job_id,
+            tenant: payload.tenant,
+            upload_key: payload.upload_key,
+            fps: this.deps.model.fps,
+            count: windows.length,
+            window,
+            source: (job.data as ChunkedData).source,
+            ...(payload.face !== undefined ? { face: payload.face } : {}),
+          },
           opts: { ...CHUNK_JOB_OPTIONS, jobId: chunkJobId(payload.job_id, window.index), parent: { id: job.id!, queue: job.queueQualifiedName } },
         })),
       );
@@ -117,7 +127,8 @@ export class LongVideoCoordinator {
       results = await this.deps.progress.results(payload.job_id);
     }
 
-    const result = mergeChunks(results, windows, this.deps.model.fps, { name: this.deps.model.name, version: this.deps.model.version });
+    const { name, version, demo } = this.deps.model;
+    const result = mergeChunks(results, windows, this.deps.model.fps, { name, version, ...(demo ? { demo } : {}) });
     await this.deps.complete(payload, result);
     log.info({ frames: result.frames, words: result.segments.length, chunks: windows.length }, 'chunked job completed');
     this.deps.metrics?.jobs.inc({ outcome: 'completed' });
@@ -153,7 +164,7 @@ export class LongVideoCoordinator {
         }
         return {
           windows: planWindows(Math.ceil(probe.duration_s * model.fps), model.fps, this.deps.chunkSeconds, this.deps.overlapS),
-          source: { width: probe.width, height: probe.height },
+          source: { width: probe.width, height: probe.height, fps: probe.fps },
         };
       } finally {
         if (!handedOn) await file.release();

@@ -45,6 +45,10 @@ describe('ownedSegments', () => {
       { start: 36, end: 37, text: 'MIDDLE' },
     ]);
   });
+
+  it("keeps each word's confidence (issue 17), as the whole-video path gives it", () => {
+    expect(ownedSegments([{ start: 10, end: 11, text: 'MIDDLE', confidence: 0.42 }], second, 25)).toEqual([{ start: 36, end: 37, text: 'MIDDLE', confidence: 0.42 }]);
+  });
 });
 
 describe('mergeChunks', () => {

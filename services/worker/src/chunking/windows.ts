@@ -1,5 +1,6 @@
 import type { Segment, TranscriptResult } from '@talkie/contracts';
 import type { ChunkResult, ChunkWindow } from '@talkie/queue';
+import { mergeWindowFaces } from '../face-results';
 
 /**
  * Splits `totalFrames` frames into windows of `chunkSeconds` that overlap by `overlapS`, counted in
@@ -36,7 +37,8 @@ export function ownedSegments(local: Segment[], window: ChunkWindow, fps: number
       const centre = ((s.start + s.end) / 2) * fps + window.start_frame;
       return centre >= window.own_from && centre < window.own_to;
     })
-    .map((s) => ({ start: round(s.start + offset), end: round(s.end + offset), text: s.text }));
+    // everything else a word carries (its confidence) stays as the window's reading gave it
+    .map((s) => ({ ...s, start: round(s.start + offset), end: round(s.end + offset) }));
 }
 
 /** One transcript from every window's, in order. Throws when a window is missing. */
@@ -53,6 +55,8 @@ export function mergeChunks(results: ChunkResult[], windows: ChunkWindow[], fps:
     duration_s: round(frames / fps),
     frames,
     model,
+    // issue 17: warnings once each, the track quality summed over the windows (no `faces`: each window numbers its own tracks)
+    ...mergeWindowFaces(windows.map((w) => byIndex.get(w.index)!)),
   };
 }
 

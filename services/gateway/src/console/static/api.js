@@ -8,7 +8,7 @@ export class ApiError extends Error {
    * @param {number} status HTTP status (0: the gateway could not be reached)
    * @param {string} code the API's error code
    * @param {string} message
-   * @param {number | undefined} retryAfterS seconds from Retry-After, when the answer had one
+   * @param {number | undefined} retryAfterS seconds from Retry-After, when a 429 or 503 had one
    */
   constructor(status, code, message, retryAfterS) {
     super(message);
@@ -19,10 +19,33 @@ export class ApiError extends Error {
   }
 }
 
-const retryAfter = (value) => {
-  const seconds = Number(value);
-  return Number.isFinite(seconds) && seconds >= 0 ? seconds : undefined;
+/**
+ * Only these answers say when to come back, and only with a `Retry-After` header; any other error
+ * is not cured by waiting (a 415 stays a 415), so it gets no "try again in …".
+ */
+const SAYS_WHEN = new Set([429, 503]);
+
+/** `Retry-After` in whole seconds (RFC 9110: a number, or an HTTP date), or undefined when absent. */
+const retryAfter = (status, value) => {
+  if (!SAYS_WHEN.has(status) || value === null || value === undefined || value.trim() === '') return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  const at = Date.parse(trimmed);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - Date.now()) / 1000));
 };
+
+/**
+ * How long to wait before reconnect number `attempt` (0-based) when the gateway did not say:
+ * doubling from 1 s up to 15 s, the upper half of each at random ("equal jitter"), so that many
+ * tabs that lost the same gateway do not all come back at the same instant.
+ */
+export const reconnectDelayMs = (attempt, random = Math.random) => {
+  const base = Math.min(1000 * 2 ** attempt, 15_000);
+  return Math.round(base / 2 + (base / 2) * random());
+};
+
+/** Consecutive failed reconnects after which follow() gives up (about a minute of backing off). */
+export const MAX_RECONNECTS = 6;
 
 /** An error answer's `{ error: { code, message } }`, or a generic one for anything else. */
 function errorFrom(status, bodyText, retryAfterHeader) {
@@ -37,7 +60,7 @@ function errorFrom(status, bodyText, retryAfterHeader) {
   } catch {
     // not JSON (a proxy's error page): keep the generic message
   }
-  return new ApiError(status, code, message, retryAfter(retryAfterHeader));
+  return new ApiError(status, code, message, retryAfter(status, retryAfterHeader));
 }
 
 const unreachable = () => new ApiError(0, 'network_error', 'The gateway could not be reached. Check your connection and try again.');
@@ -99,8 +122,10 @@ export class Api {
   }
 
   /** The transcript as a file: txt, srt or vtt. */
-  async result(id, format) {
-    const res = await this.request(`/v1/jobs/${encodeURIComponent(id)}/result?format=${encodeURIComponent(format)}`);
+  /** `face` (issue 17): that face track's reading of a face=all job; unset: the face the result read */
+  async result(id, format, face) {
+    const query = `format=${encodeURIComponent(format)}${face === undefined ? '' : `&face=${encodeURIComponent(face)}`}`;
+    const res = await this.request(`/v1/jobs/${encodeURIComponent(id)}/result?${query}`);
     return res.blob();
   }
 
@@ -111,7 +136,8 @@ export class Api {
    * @param {string} name file name sent with it (its extension must match the container)
    * @param {(fraction: number) => void} onProgress
    * @param {AbortSignal} [signal]
-   * @param {{ correct?: boolean }} [options] correct: ask for LLM correction (unset: the tenant's default)
+   * @param {{ correct?: boolean, alternatives?: number, face?: 'active' | 'all' | number }} [options] correct: ask for LLM
+   *   correction or not (unset: the tenant's default); alternatives: how many readings to list; face: which face to read
    */
   upload(file, name, onProgress, signal, options = {}) {
     return new Promise((resolve, reject) => {
@@ -138,7 +164,10 @@ export class Api {
       signal?.addEventListener('abort', () => xhr.abort(), { once: true });
       const form = new FormData();
       form.append('video', file, name);
-      if (options.correct) form.append('correct', 'true');
+      if (options.correct !== undefined) form.append('correct', String(options.correct));
+      // issue 17: sent only when chosen, so that a plain upload is the same job as before them
+      if (options.alternatives) form.append('alternatives', String(options.alternatives));
+      if (options.face !== undefined && options.face !== 'active') form.append('face', String(options.face));
       xhr.send(form);
     });
   }
@@ -146,14 +175,16 @@ export class Api {
   /**
    * Follows a job until it is terminal, calling `onUpdate` with each version of it. It listens to
    * GET /v1/jobs/{id}/events (Server-Sent Events) with fetch, because EventSource cannot send the
-   * key in a header. If the stream ends early (a proxy's idle timeout, a gateway restart), it reads
-   * the job once and listens again, backing off; it stops at a terminal job, an abort, or an error
-   * other than rate limiting and unavailability.
+   * key in a header. If the stream ends early (a proxy's idle timeout, a gateway restart) or cannot
+   * be opened (network, 5xx, 429), it listens again: after `Retry-After` where a 429 or 503 gives
+   * one, else after reconnectDelayMs, calling `onRetry({ attempt, of, delayMs, error })` first; it
+   * gives up with the last error after MAX_RECONNECTS failures in a row. Any other error, an abort
+   * or a terminal job ends it at once.
    */
-  async follow(id, onUpdate, signal) {
+  async follow(id, onUpdate, signal, onRetry = () => undefined) {
     let failures = 0;
     for (;;) {
-      let waitMs = Math.min(1000 * 2 ** failures, 15_000);
+      let error;
       try {
         const res = await this.request(`/v1/jobs/${encodeURIComponent(id)}/events`, { signal, headers: { Accept: 'text/event-stream' } });
         for await (const event of readEvents(res.body, signal)) {
@@ -166,14 +197,18 @@ export class Api {
         const job = await this.getJob(id, signal);
         onUpdate(job);
         if (TERMINAL.has(job.status)) return job;
+        error = new ApiError(0, 'stream_ended', 'The live view of the job ended early.');
       } catch (err) {
         if (signal?.aborted) throw err;
         const retryable = err instanceof ApiError && (err.status === 0 || err.status === 429 || err.status >= 500);
         if (!retryable) throw err;
-        if (err.retryAfterS !== undefined) waitMs = err.retryAfterS * 1000;
+        error = err;
       }
+      if (failures >= MAX_RECONNECTS) throw error;
+      const delayMs = error.retryAfterS !== undefined ? error.retryAfterS * 1000 : reconnectDelayMs(failures);
       failures++;
-      await delay(waitMs, signal);
+      onRetry({ attempt: failures, of: MAX_RECONNECTS, delayMs, error });
+      await delay(delayMs, signal);
     }
   }
 }

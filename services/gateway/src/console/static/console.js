@@ -1,12 +1,26 @@
 // The Talkie web console: sign in with an API key, upload or record a clip, follow it live, read
 // and download the transcript, manage the tenant's jobs. Plain DOM code: every piece of text from
 // the API goes in with textContent, never as HTML (the page enforces Trusted Types).
-import { Api, ApiError, delay, TERMINAL } from './api.js';
+import { Api, ApiError, delay, MAX_RECONNECTS, TERMINAL } from './api.js';
 import { cameraAvailable, describeCameraError, startRecording } from './recorder.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
   correct: $('correct-with-llm'),
+  correctOption: $('correct-option'),
+  correctHelp: $('correct-help'),
+  alternativesCount: $('alternatives-count'),
+  faceChoice: $('face-choice'),
+  warnings: $('warnings'),
+  trackOption: $('track-option'),
+  trackChoice: $('track-choice'),
+  confidenceHelp: $('confidence-help'),
+  alternativesToggle: $('alternatives-toggle'),
+  alternatives: $('alternatives'),
+  videoPanel: $('video-panel'),
+  jobVideo: $('job-video'),
+  faceBox: $('face-box'),
+  faceHelp: $('face-help'),
   error: $('error'),
   notice: $('notice'),
   signOut: $('sign-out'),
@@ -29,9 +43,12 @@ const ui = {
   recordingUpload: $('recording-upload'),
   recordingDiscard: $('recording-discard'),
   job: $('job'),
+  jobTitle: $('job-title'),
+  jobFacts: $('job-facts'),
   jobStatus: $('job-status'),
   jobProgress: $('job-progress'),
   transcripts: $('transcripts'),
+  rawTitle: $('raw-title'),
   rawText: $('raw-text'),
   copyRaw: $('copy-raw'),
   corrected: $('corrected'),
@@ -57,6 +74,15 @@ const state = {
   recorder: null,
   /** the finished recording waiting to be sent: { blob, name, url } */
   recorded: null,
+  /** file names of the jobs sent from this tab, by job id: the API keeps no client file name */
+  names: new Map(),
+  /** the clips sent from this tab, by job id, for the video beside the transcript (the API serves no upload back) */
+  clips: new Map(),
+  /** the video shown: { jobId, url } */
+  video: null,
+  /** the words shown (the result's, or one face track's with face=all), and the one hovered */
+  words: [],
+  hovered: null,
   historyCursor: null,
   /** bumps on every refresh, so a slow page of an older one is dropped */
   historyGeneration: 0,
@@ -66,6 +92,8 @@ const state = {
 // Messages
 
 const showError = (message) => {
+  // a confirmation left from before ("Signed in.") must not sit under a new error
+  ui.notice.textContent = '';
   ui.error.textContent = message;
 };
 const clearError = () => {
@@ -80,7 +108,10 @@ const formatBytes = (n) => (n >= MiB ? `${(n / MiB).toFixed(n % MiB ? 1 : 0)} Mi
 const formatSeconds = (s) => `${Number.isInteger(s) ? s : s.toFixed(1)} s`;
 const formatTime = (iso) => new Date(iso).toLocaleString();
 
-/** An API error as a sentence, with what to do about it. */
+/**
+ * An API error as a sentence, with what to do about it. Only a 429 or 503 with Retry-After says
+ * when to try again (api.js keeps retryAfterS for those alone); other errors say what to do instead.
+ */
 function describe(err) {
   if (!(err instanceof ApiError)) return err?.message || String(err);
   const later = err.retryAfterS !== undefined ? ` Try again in ${Math.max(1, Math.ceil(err.retryAfterS))} s.` : '';
@@ -91,7 +122,10 @@ function describe(err) {
       return 'This API key lacks a scope the console needs: it must have jobs:read and jobs:write.';
     case 'rate_limited':
       return `Too many requests for now.${later || ' Wait a moment and try again.'}`;
+    case 'network_error':
+      return err.message;
     default:
+      if (err.status >= 500 && !later) return `${err.message} (${err.code}) The gateway had a problem; if it keeps happening, tell its operator.`;
       return `${err.message}${later} (${err.code})`;
   }
 }
@@ -156,6 +190,8 @@ function signOut() {
   state.api = null;
   state.limits = null;
   state.job = null;
+  hideVideo();
+  state.clips.clear();
   state.historyGeneration++;
   ui.history.replaceChildren();
   ui.job.hidden = true;
@@ -172,9 +208,35 @@ function showLimits(limits) {
   ui.limits.textContent =
     `Videos up to ${formatBytes(limits.max_upload_bytes)} and ${formatSeconds(limits.max_duration_s)}, ` +
     `as ${limits.extensions.join(' ')}.`;
+  ui.videoFile.accept = [...limits.extensions, 'video/*'].join(',');
+  showCorrectionOption(limits.correction);
   ui.recordSeconds.max = String(limits.max_duration_s);
   if (Number(ui.recordSeconds.value) > limits.max_duration_s) ui.recordSeconds.value = String(limits.max_duration_s);
 }
+
+/**
+ * The LLM option only where the gateway says a language model runs. Ticked or not, the choice is
+ * sent (correct=true/false), so what the box shows is what happens; it starts as the account's
+ * default.
+ */
+function showCorrectionOption(correction) {
+  const available = correction?.available === true;
+  ui.correctOption.hidden = !available;
+  ui.correctHelp.hidden = !available;
+  ui.correct.checked = available && correction.by_default === true;
+  ui.correctHelp.textContent = `Rewrites the transcript into sentences with punctuation; the raw reading stays beside it. ${
+    correction?.by_default ? 'Ticked by default for your account.' : 'Unticked by default for your account.'
+  }`;
+}
+
+/** What the upload asks for: the box's state where it is shown, the account's default otherwise. */
+const correctChoice = () => (ui.correctOption.hidden ? undefined : ui.correct.checked);
+
+/** Issue 17: the readings and the face the upload asks for (api.js leaves out what is the default). */
+const readChoices = () => ({
+  alternatives: ui.alternativesCount.value ? Number(ui.alternativesCount.value) : undefined,
+  face: /^\d$/.test(ui.faceChoice.value) ? Number(ui.faceChoice.value) : ui.faceChoice.value,
+});
 
 // ---------------------------------------------------------------------------------------------
 // Checks before an upload: the gateway would refuse these anyway, after the whole upload.
@@ -242,11 +304,15 @@ async function send(blob, name, knownDurationS) {
   ui.job.hidden = false;
   ui.transcripts.hidden = true;
   ui.downloads.hidden = true;
+  showFacts({}, name);
   setProgress('Uploading: 0%', 0);
   setSending(true);
+  // On a phone the job's section is screens below the form: bring it into view, and move focus
+  // there so that a screen reader follows too.
+  bringIntoView(ui.jobTitle);
   let job;
   try {
-    job = await state.api.upload(blob, name, (fraction) => setProgress(`Uploading: ${Math.floor(fraction * 100)}%`, fraction * 100), abort.signal, { correct: ui.correct.checked });
+    job = await state.api.upload(blob, name, (fraction) => setProgress(`Uploading: ${Math.floor(fraction * 100)}%`, fraction * 100), abort.signal, { correct: correctChoice(), ...readChoices() });
   } catch (err) {
     if (isAbort(err)) return false;
     setProgress('Upload failed.', 0);
@@ -255,10 +321,18 @@ async function send(blob, name, knownDurationS) {
   } finally {
     setSending(false);
   }
+  state.names.set(job.id, name);
+  state.clips.set(job.id, blob);
   showJob(job);
   refreshHistory();
   follow(job.id, abort);
   return true;
+}
+
+/** Scrolls `heading` to the top and focuses it (it has tabindex="-1"), without a second jump. */
+function bringIntoView(heading) {
+  heading.scrollIntoView({ block: 'start' });
+  heading.focus({ preventScroll: true });
 }
 
 async function follow(id, abort) {
@@ -266,8 +340,14 @@ async function follow(id, abort) {
     const update = (job) => {
       if (!abort.signal.aborted) showJob(job);
     };
-    let final = await state.api.follow(id, update, abort.signal);
-    if (final.status === 'completed') notify('Transcript ready.');
+    const reconnecting = ({ attempt, of, delayMs }) => {
+      if (!abort.signal.aborted) ui.jobStatus.textContent = `Lost the live view; trying again in ${Math.ceil(delayMs / 1000)} s (${attempt} of ${of}).`;
+    };
+    let final = await state.api.follow(id, update, abort.signal, reconnecting);
+    if (final.status === 'completed') {
+      notify('Transcript ready.');
+      bringIntoView(ui.rawTitle);
+    }
     // A correction may still be under way once the transcript is there: look again now and then.
     for (let wait = 1000; final.correction?.status === 'pending' && wait <= 64_000; wait *= 2) {
       await delay(wait, abort.signal);
@@ -277,6 +357,11 @@ async function follow(id, abort) {
     refreshHistory();
   } catch (err) {
     if (isAbort(err) || abort.signal.aborted) return;
+    if (err instanceof ApiError && (err.status === 0 || err.status === 429 || err.status >= 500)) {
+      ui.jobStatus.textContent = 'Not following this job any more.';
+      showError(`Lost the live view of this job after ${MAX_RECONNECTS} tries (${err.message.replace(/\.$/, '')}, ${err.code}). The job goes on in the gateway: open it from the history to look again.`);
+      return;
+    }
     fail(err);
   }
 }
@@ -294,16 +379,46 @@ const STATUS_TEXT = {
   failed: (job) => `Failed: ${job.error?.message ?? 'the job could not be processed.'}`,
 };
 
+/**
+ * What the job is, beside its status: the file it came from (when this tab sent it), then the
+ * result's duration and model. A list of label/value pairs, so that more facts slot in.
+ */
+function jobFacts(job, name = state.names.get(job.id)) {
+  const facts = [];
+  if (name) facts.push(['File', name]);
+  if (job.result?.duration_s !== undefined) facts.push(['Duration', formatSeconds(Math.round(job.result.duration_s * 10) / 10)]);
+  if (job.result?.model) facts.push(['Model', `${job.result.model.name} ${job.result.model.version}`]);
+  if (job.created_at) facts.push(['Sent', formatTime(job.created_at)]);
+  return facts;
+}
+
+function showFacts(job, name) {
+  const items = jobFacts(job, name).flatMap(([label, value]) => [element('dt', { textContent: label }), element('dd', { textContent: value })]);
+  ui.jobFacts.replaceChildren(...items);
+  ui.jobFacts.hidden = items.length === 0;
+}
+
 function showJob(job) {
   state.job = job;
   ui.job.hidden = false;
+  showFacts(job);
   setProgress((STATUS_TEXT[job.status] ?? (() => job.status))(job), job.status === 'completed' ? 100 : job.progress);
   if (job.status === 'failed') showError(`The job failed: ${job.error?.message ?? 'unknown error'} (${job.error?.code ?? 'failed'})`);
   const completed = job.status === 'completed' && job.result;
   ui.transcripts.hidden = !completed;
   ui.downloads.hidden = !completed;
-  if (!completed) return;
-  ui.rawText.textContent = job.result.text;
+  if (completed) showResult(job);
+  else ui.warnings.hidden = true;
+}
+
+/** The completed job's transcript(s): the raw reading, and the LLM's correction beside it. */
+function showResult(job) {
+  const { result } = job;
+  showWarnings(result.warnings);
+  showTrackChoice(result, job.id);
+  showReading(readingOf(result, ui.trackOption.hidden ? undefined : Number(ui.trackChoice.value)));
+  showAlternatives(result.alternatives);
+  showVideo(job);
   // LLM correction, where the gateway does it: the corrected text beside the raw one, and how it went.
   const corrected = correctedText(job);
   ui.corrected.hidden = corrected === undefined && !job.correction;
@@ -312,6 +427,169 @@ function showJob(job) {
   ui.correctedText.textContent = corrected ?? '';
   ui.correctionStatus.textContent = job.correction ? correctionText(job.correction) : '';
 }
+
+// ---------------------------------------------------------------------------------------------
+// Issue 17: warnings, word confidence, other readings, faces
+
+function showWarnings(warnings = []) {
+  ui.warnings.replaceChildren(...warnings.map((w) => element('li', {}, element('code', { textContent: w.code }), ' ', w.message)));
+  ui.warnings.hidden = warnings.length === 0;
+}
+
+/**
+ * Confidence bands: sure words are plain; the others are shaded (a tinted background, lighter
+ * text, an underline: not colour alone), stronger the less sure. The model's score is not a
+ * probability, so the bands only rank words; the value itself is in each word's title.
+ */
+const SURE = 0.9;
+const UNSURE = 0.6;
+const band = (confidence) => (confidence === undefined || confidence >= SURE ? 'sure' : confidence >= UNSURE ? 'unsure' : 'doubtful');
+const score = (confidence) => confidence.toFixed(2);
+
+/** With face=all: which face's reading to show (the result's own first: the active speaker). */
+function showTrackChoice(result, jobId) {
+  const tracks = result.tracks ?? [];
+  ui.trackOption.hidden = tracks.length < 2;
+  if (ui.trackOption.hidden) return;
+  const read = result.face_track?.index;
+  // the same job shown again (a correction arriving): keep the face chosen
+  const previous = ui.trackChoice.dataset.jobId === jobId ? ui.trackChoice.value : undefined;
+  ui.trackChoice.dataset.jobId = jobId;
+  ui.trackChoice.replaceChildren(
+    ...tracks.map((t) => element('option', { value: String(t.face), textContent: `Face ${t.face}${t.face === read ? ' (the one speaking)' : ''}: ${t.text || '(nothing read)'}` })),
+  );
+  ui.trackChoice.value = tracks.some((t) => String(t.face) === previous) ? previous : String(read ?? tracks[0].face);
+}
+
+/** The words of face `face` (undefined: the result's own), as faceReading in the gateway picks them. */
+function readingOf(result, face) {
+  if (face === undefined || result.face_track?.index === face) return result;
+  return result.tracks?.find((t) => t.face === face) ?? result;
+}
+
+/** The transcript, one span per word shaded by its confidence, and a sentence on the least sure. */
+function showReading(reading) {
+  const segments = reading.segments ?? [];
+  state.words = segments;
+  state.hovered = null;
+  // words as spans only where they make the text (they always do for the model's own reading)
+  if (!segments.length || segments.map((s) => s.text).join(' ') !== reading.text) {
+    ui.rawText.textContent = reading.text;
+    state.words = [];
+  } else {
+    ui.rawText.replaceChildren(...segments.flatMap((segment, i) => (i ? [' ', wordNode(segment, i)] : [wordNode(segment, i)])));
+  }
+  const scored = state.words.filter((s) => s.confidence !== undefined);
+  ui.confidenceHelp.hidden = scored.length === 0;
+  if (scored.length) {
+    const least = scored.reduce((a, b) => (b.confidence < a.confidence ? b : a));
+    ui.confidenceHelp.textContent =
+      band(least.confidence) === 'sure'
+        ? `The model was sure of every word (the least: “${least.text}”, ${score(least.confidence)}).`
+        : `Shaded, underlined words are the ones the model was less sure of; the least: “${least.text}”, ${score(least.confidence)}. Point at a word for its score.`;
+  }
+  placeFaceBox();
+}
+
+function wordNode(segment, index) {
+  const node = element('span', { className: `word ${band(segment.confidence)}`, textContent: segment.text });
+  node.dataset.index = String(index);
+  if (segment.confidence !== undefined) node.dataset.confidence = score(segment.confidence);
+  node.title = segment.confidence === undefined ? `${segment.text}: no confidence score` : `${segment.text}: confidence ${score(segment.confidence)}`;
+  return node;
+}
+
+function showAlternatives(alternatives = []) {
+  ui.alternativesToggle.hidden = alternatives.length < 2;
+  ui.alternativesToggle.textContent = `Other readings (${Math.max(0, alternatives.length - 1)})`;
+  ui.alternativesToggle.setAttribute('aria-expanded', 'false');
+  ui.alternatives.hidden = true;
+  ui.alternatives.replaceChildren(
+    ...alternatives.map((a, i) =>
+      element('li', {}, element('span', { className: 'reading', textContent: a.text || '(nothing)' }), ' ', element('span', { className: 'score', textContent: `${i === 0 ? 'shown above · ' : ''}log score ${a.score.toFixed(2)}` })),
+    ),
+  );
+}
+
+ui.alternativesToggle.addEventListener('click', () => {
+  const open = ui.alternatives.hidden;
+  ui.alternatives.hidden = !open;
+  ui.alternativesToggle.setAttribute('aria-expanded', String(open));
+});
+
+ui.trackChoice.addEventListener('change', () => {
+  if (state.job?.result) showReading(readingOf(state.job.result, Number(ui.trackChoice.value)));
+});
+
+/** The clip beside the transcript, when this tab sent it (an object URL, revoked when another is shown). */
+function showVideo(job) {
+  const clip = state.clips.get(job.id);
+  if (state.video?.jobId !== job.id) {
+    if (state.video) URL.revokeObjectURL(state.video.url);
+    state.video = clip ? { jobId: job.id, url: URL.createObjectURL(clip) } : null;
+    if (state.video) ui.jobVideo.src = state.video.url;
+    else ui.jobVideo.removeAttribute('src');
+  }
+  ui.videoPanel.hidden = !clip;
+  const faces = job.result.faces ?? [];
+  ui.faceHelp.textContent = state.words.some((w) => w.face)
+    ? `The box marks the face each word was read from${faces.length > 1 ? ` (${faces.length} faces found)` : ''}: play the clip, or point at a word.`
+    : '';
+  placeFaceBox();
+}
+
+function hideVideo() {
+  if (state.video) URL.revokeObjectURL(state.video.url);
+  state.video = null;
+  ui.jobVideo.removeAttribute('src');
+  ui.videoPanel.hidden = true;
+}
+
+/** The word the face box follows: the one pointed at, else the one playing. */
+function currentWord() {
+  if (state.hovered !== null) return state.words[state.hovered];
+  const t = ui.jobVideo.currentTime;
+  return state.words.find((w) => t >= w.start && t < w.end);
+}
+
+/**
+ * Draws the current word's face box over the video: from source pixels to the displayed size,
+ * within the picture as the video element fits it (object-fit: contain, so bars on either side).
+ */
+function placeFaceBox() {
+  const word = currentWord();
+  for (const node of ui.rawText.querySelectorAll('.word.current')) node.classList.remove('current');
+  if (word) ui.rawText.querySelector(`.word[data-index="${state.words.indexOf(word)}"]`)?.classList.add('current');
+  const video = ui.jobVideo;
+  const box = word?.face;
+  if (!box || ui.videoPanel.hidden || !video.videoWidth || !video.clientWidth) {
+    ui.faceBox.hidden = true;
+    return;
+  }
+  const scale = Math.min(video.clientWidth / video.videoWidth, video.clientHeight / video.videoHeight);
+  const left = video.offsetLeft + (video.clientWidth - video.videoWidth * scale) / 2;
+  const top = video.offsetTop + (video.clientHeight - video.videoHeight * scale) / 2;
+  // style properties set from script, which the page's CSP (no inline styles) allows
+  Object.assign(ui.faceBox.style, {
+    left: `${left + box.x * scale}px`,
+    top: `${top + box.y * scale}px`,
+    width: `${box.width * scale}px`,
+    height: `${box.height * scale}px`,
+  });
+  ui.faceBox.hidden = false;
+}
+
+for (const event of ['timeupdate', 'seeked', 'loadedmetadata', 'emptied']) ui.jobVideo.addEventListener(event, placeFaceBox);
+window.addEventListener('resize', placeFaceBox);
+ui.rawText.addEventListener('mouseover', (event) => {
+  const word = event.target.closest?.('.word');
+  state.hovered = word ? Number(word.dataset.index) : null;
+  placeFaceBox();
+});
+ui.rawText.addEventListener('mouseleave', () => {
+  state.hovered = null;
+  placeFaceBox();
+});
 
 /** The corrected transcript, when there is one (in the result, or beside it). */
 function correctedText(job) {
@@ -459,7 +737,9 @@ ui.downloads.addEventListener('click', async (event) => {
   const { format } = button.dataset;
   button.disabled = true;
   try {
-    save(await state.api.result(state.job.id, format), `${state.job.id}.${format}`);
+    // with face=all, the captions of the face shown
+    const face = ui.trackOption.hidden ? undefined : ui.trackChoice.value;
+    save(await state.api.result(state.job.id, format, face), `${state.job.id}${face === undefined ? '' : `.face-${face}`}.${format}`);
   } catch (err) {
     fail(err);
   } finally {
@@ -488,8 +768,9 @@ function historyItem(job) {
   remove.addEventListener('click', () => removeJob(job, remove));
   const time = element('time', { dateTime: job.created_at, textContent: when });
   const badge = element('span', { className: `badge status-${job.status}`, textContent: job.status });
+  const facts = element('p', { className: 'facts', textContent: jobFacts(job).filter(([label]) => label !== 'Sent').map(([, value]) => value).join(' · ') });
   const snippet = element('p', { className: 'snippet', textContent: job.result?.text ?? (job.error ? job.error.message : '') });
-  const item = element('li', { className: 'history-item' }, element('div', { className: 'history-main' }, badge, ' ', time, snippet), element('div', { className: 'buttons' }, open, remove));
+  const item = element('li', { className: 'history-item' }, element('div', { className: 'history-main' }, badge, ' ', time, facts, snippet), element('div', { className: 'buttons' }, open, remove));
   item.dataset.jobId = job.id;
   return item;
 }
@@ -530,7 +811,7 @@ async function openJob(id) {
   try {
     const job = await state.api.getJob(id, abort.signal);
     showJob(job);
-    ui.job.scrollIntoView({ block: 'start' });
+    bringIntoView(ui.jobTitle);
     if (!TERMINAL.has(job.status)) follow(id, abort);
   } catch (err) {
     if (!isAbort(err)) fail(err);
@@ -547,6 +828,7 @@ async function removeJob(job, button) {
       else {
         state.jobAbort?.abort();
         state.job = null;
+        hideVideo();
         ui.job.hidden = true;
       }
     }
