@@ -230,7 +230,11 @@ describe('client e2e: transcription (one worker)', () => {
     const start = words[0].start;
     const end = words.at(-1)!.end;
     expect(await client.result(job.id, 'srt')).toBe(`1\n${clock(start, ',')} --> ${clock(end, ',')}\n${TEXT}\n`);
-    expect(await client.result(job.id, 'vtt')).toBe(`WEBVTT\n\n${clock(start, '.')} --> ${clock(end, '.')}\n${TEXT}\n`);
+    // issue 17: the demo model's warning and the cue's confidence ride along as NOTE blocks, which players skip
+    const confidence = Math.min(...words.map((w) => w.confidence!)).toFixed(2);
+    expect(await client.result(job.id, 'vtt')).toBe(
+      `WEBVTT\n\nNOTE warnings\ndemo_model: ${json.warnings![0].message}\n\nNOTE confidence ${confidence}\n\n${clock(start, '.')} --> ${clock(end, '.')}\n${TEXT}\n`,
+    );
   });
 
   it('submit → wait (sse): status events up to the terminal one, with the transcript', async () => {
@@ -253,7 +257,9 @@ describe('client e2e: transcription (one worker)', () => {
 
     const vtt = await runCli(['submit', video, '--wait', '--sse', '--format', 'vtt', '--quiet'], env);
     expect(vtt.code).toBe(0);
-    expect(vtt.stdout).toMatch(new RegExp(`^WEBVTT\\n\\n\\d\\d:\\d\\d:\\d\\d\\.\\d{3} --> \\d\\d:\\d\\d:\\d\\d\\.\\d{3}\\n${TEXT}\\n$`));
+    expect(vtt.stdout).toMatch(
+      new RegExp(`^WEBVTT\\n\\nNOTE warnings\\ndemo_model: [^\\n]+\\n\\nNOTE confidence [01]\\.\\d\\d\\n\\n\\d\\d:\\d\\d:\\d\\d\\.\\d{3} --> \\d\\d:\\d\\d:\\d\\d\\.\\d{3}\\n${TEXT}\\n$`),
+    );
     expect(vtt.stderr).toBe('');
 
     const json = await runCli(['submit', video, '--wait', '--format', 'json', '--quiet'], env);

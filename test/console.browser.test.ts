@@ -776,6 +776,16 @@ describe('web console with a face-tracking model (issue 17)', () => {
 
       await page.getByLabel('Face shown').selectOption(String(result.face_track!.index));
       await page.setViewportSize(PHONE);
+      // a closed select shows one line: on the phone, every face's label fits it whole (no text cut at its edge)
+      const fits = await page.$eval('#track-choice', (node) => {
+        const select = node as HTMLSelectElement;
+        const shown = select.getBoundingClientRect().width;
+        select.style.maxWidth = 'none';
+        const whole = select.getBoundingClientRect().width;
+        select.style.maxWidth = '';
+        return { shown, whole };
+      });
+      expect(fits.whole).toBeLessThanOrEqual(fits.shown);
       await page.locator('#raw-text .word[data-index="1"]').hover();
       expect(near(await drawn(), await expected(1))).toBe(true);
       await page.locator('#video-panel').scrollIntoViewIfNeeded();

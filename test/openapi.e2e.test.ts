@@ -1,5 +1,6 @@
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
+import { WARNING_CODES } from '@talkie/contracts';
 import { submit, waitForJob } from './support/client';
 import { fixture } from './support/fixtures';
 import { startStack, type Stack } from './support/stack';
@@ -102,6 +103,22 @@ describe('OpenAPI 3.1 document', () => {
     for (const field of ['alternatives', 'warnings', 'face_track', 'faces', 'tracks']) expect(result).toHaveProperty(field);
     expect(Object.keys(result.segments.items!.properties!)).toEqual(expect.arrayContaining(['confidence', 'face']));
     expect(result.model.properties).toHaveProperty('demo');
+    // ...and each says what it is in words (zod .describe() comes through as JSON Schema description)
+    type Node = { description?: string; properties: Record<string, Node>; items: Node };
+    const words = schemas.TranscriptResult as unknown as Node;
+    const [segment, faceTrack, face, track, warning, alternative] = [
+      words.properties.segments.items, words.properties.face_track, words.properties.faces.items, words.properties.tracks.items, words.properties.warnings.items, words.properties.alternatives.items,
+    ];
+    const described = [
+      ...['alternatives', 'warnings', 'face_track', 'faces', 'tracks'].map((f) => words.properties[f]),
+      segment.properties.confidence, segment.properties.face, words.properties.model.properties.demo,
+      alternative, ...Object.values(alternative.properties), warning.properties.code, warning.properties.message,
+      ...Object.values(faceTrack.properties), face, ...Object.values(face.properties), track, ...Object.values(track.properties),
+    ];
+    for (const node of described) expect(node.description).toMatch(/\w{3,}/);
+    expect(segment.properties.confidence.description).toContain('not a calibrated probability');
+    for (const box of [segment.properties.face, face.properties.box]) expect(box.description).toContain('source-video pixels');
+    for (const code of WARNING_CODES) expect(warning.properties.code.description).toContain(`${code}: `);
     const post = (doc.paths['/v1/jobs'].post as unknown as { requestBody: { content: Record<string, { schema: { properties: Record<string, { description?: string }> } }> } }).requestBody;
     const form = post.content['multipart/form-data'].schema.properties;
     for (const field of ['alternatives', 'face']) expect(form[field].description).toBeTruthy();

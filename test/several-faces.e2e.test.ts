@@ -1,12 +1,13 @@
 import { mkdirSync, openAsBlob } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { demoManifest, renderFixture, writeDemoModel } from '@talkie/demo-model';
-import { renderTwoFaces, writeSyntheticFaceModels, type TwoFacesFixture } from '@talkie/faces';
+import { renderTwoFaces, type TwoFacesFixture } from '@talkie/faces';
 import type { JobResource } from '@talkie/contracts';
 import { resolveFfmpeg } from '@talkie/media';
 import { submit, waitForJob } from './support/client';
+import { writeLandmarksDemoModel } from './support/fixtures';
 import { ARTIFACTS, startStack, type Stack } from './support/stack';
 
 /**
@@ -19,7 +20,6 @@ import { ARTIFACTS, startStack, type Stack } from './support/stack';
 jest.setTimeout(240_000);
 
 const TEXT = 'READ MY LIPS';
-const ROI = { mode: 'landmarks', face_package: 'faces', crop: { width: 96, height: 96 } };
 /** many jobs polled by one tenant: the default request rate limit is not what is tested here */
 const GATEWAY = { RATE_LIMIT_MAX: '100000', RATE_LIMIT_JOBS_MAX: '1000' };
 
@@ -27,14 +27,6 @@ let tmp: string;
 let two: TwoFacesFixture;
 /** the same two faces at 30 frames per second: the 25 fps model resamples them */
 let two30: TwoFacesFixture;
-
-async function lipPackage(name: string, roi: object): Promise<string> {
-  const dir = path.join(tmp, name);
-  await writeDemoModel(dir);
-  await writeFile(path.join(dir, 'model.json'), JSON.stringify({ ...demoManifest(), roi }, null, 2));
-  await writeSyntheticFaceModels(path.join(dir, 'faces'));
-  return dir;
-}
 
 async function transcribe(stack: Stack, file: string, fields: Record<string, string> = {}): Promise<JobResource> {
   const token = stack.token('alice');
@@ -61,7 +53,7 @@ afterAll(async () => {
 describe('several faces in the worker (roi.mode landmarks)', () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ name: 'several-faces', workers: 1, gatewayEnv: GATEWAY, workerEnv: { MODEL_DIR: await lipPackage('several-faces', ROI) } });
+    stack = await startStack({ name: 'several-faces', workers: 1, gatewayEnv: GATEWAY, workerEnv: { MODEL_DIR: await writeLandmarksDemoModel(path.join(tmp, 'several-faces')) } });
   }, 90_000);
   afterAll(() => stack?.stop());
 
@@ -159,7 +151,7 @@ describe('several faces in the worker (roi.mode landmarks)', () => {
 describe('several faces on a long video, in windows (CHUNK_SECONDS)', () => {
   let stack: Stack;
   beforeAll(async () => {
-    const modelDir = await lipPackage('several-faces-chunked', ROI);
+    const modelDir = await writeLandmarksDemoModel(path.join(tmp, 'several-faces-chunked'));
     stack = await startStack({ name: 'several-faces-chunked', workers: 1, gatewayEnv: GATEWAY, workerEnv: { MODEL_DIR: modelDir, CHUNK_SECONDS: '1', CHUNK_OVERLAP_S: '0' } });
   }, 90_000);
   afterAll(() => stack?.stop());

@@ -1,4 +1,5 @@
-import { attr, GraphBuilder, prng } from '@talkie/demo-model';
+import { prng } from '@talkie/demo-model';
+import { attr, GraphBuilder } from '@talkie/onnx-graph';
 
 /**
  * The inference row's model: the demo model is a few hundred operations per frame, far too light to

@@ -17,7 +17,14 @@ export const isTerminal = (status: JobStatus): boolean => TERMINAL_STATUSES.has(
 export const JobId = z.uuid();
 
 /** Issue 17: a face box in the source video's pixels (x, y: its top-left corner). */
-export const FaceRegion = z.object({ x: z.number(), y: z.number(), width: z.number().nonnegative(), height: z.number().nonnegative() });
+export const FaceRegion = z
+  .object({
+    x: z.number().describe("the box's left edge, source-video pixels"),
+    y: z.number().describe("the box's top edge, source-video pixels"),
+    width: z.number().nonnegative().describe('source-video pixels'),
+    height: z.number().nonnegative().describe('source-video pixels'),
+  })
+  .describe("A face box in the source video's pixels (x, y: its top-left corner)");
 export type FaceRegion = z.infer<typeof FaceRegion>;
 
 export const Segment = z.object({
@@ -32,14 +39,24 @@ export const Segment = z.object({
    * combined with the decoder's token probabilities by the search's CTC weight. Every new segment
    * has it; optional so that records written before it still parse.
    */
-  confidence: z.number().min(0).max(1).optional(),
+  confidence: z
+    .number()
+    .min(0)
+    .max(1)
+    .describe("The model's own score for this word, 0 (unsure) to 1 (sure): a model score, not a calibrated probability; its weakest token's")
+    .optional(),
   /** Issue 17: the face this word was read from, its mean box over the word's frames (models with `roi.mode: landmarks`) */
-  face: FaceRegion.optional(),
+  face: FaceRegion.describe("The face this word was read from: its mean box over the word's frames, source-video pixels (models with roi.mode landmarks)").optional(),
 });
 export type Segment = z.infer<typeof Segment>;
 
 /** Issue 17: one hypothesis of the decoder's search, with the search's own total log score (≤ 0 without a length bonus). */
-export const Alternative = z.object({ text: z.string(), score: z.number() });
+export const Alternative = z
+  .object({
+    text: z.string().describe("this hypothesis' text"),
+    score: z.number().describe("the search's total log score for it (≤ 0 without a length bonus; higher is better); only comparable within one result"),
+  })
+  .describe("One hypothesis of the decoder's search");
 export type Alternative = z.infer<typeof Alternative>;
 
 /** Most hypotheses a job may ask for (`alternatives`). */
@@ -49,7 +66,7 @@ export const ModelInfo = z.object({
   name: z.string(),
   version: z.string(),
   /** Issue 17: true for a demo model (it reads Talkie's synthetic fixtures, not lips); absent for a real one */
-  demo: z.boolean().optional(),
+  demo: z.boolean().describe("true for a demo model, which reads only Talkie's synthetic fixtures, not lips; absent for a real model").optional(),
 });
 export type ModelInfo = z.infer<typeof ModelInfo>;
 
@@ -64,52 +81,71 @@ export type ModelInfo = z.infer<typeof ModelInfo>;
  * - `several_faces`: more than one face was tracked; `faces` lists them and which one was read.
  */
 export const WARNING_CODES = ['demo_model', 'frame_rate_resampled', 'low_face_coverage', 'face_too_small', 'several_faces'] as const;
-export const WarningCode = z.enum(WARNING_CODES);
+export const WarningCode = z
+  .enum(WARNING_CODES)
+  .describe(
+    'Stable code (only ever added to): demo_model: the worker runs a demo model, which reads only synthetic fixtures; ' +
+      "frame_rate_resampled: the video's frame rate differs from the model's, so frames were dropped or repeated; " +
+      'low_face_coverage: the face was found in under 80% of the frames, the rest were bridged; ' +
+      'face_too_small: the face is under 96 source pixels wide (median), so the mouth crop is upscaled; ' +
+      'several_faces: more than one face was tracked, result.faces lists them and which one was read',
+  );
 export type WarningCode = z.infer<typeof WarningCode>;
-export const ResultWarning = z.object({ code: WarningCode, message: z.string() });
+export const ResultWarning = z
+  .object({ code: WarningCode, message: z.string().describe('for people; its wording may change') })
+  .describe('Something a client should show beside the text');
 export type ResultWarning = z.infer<typeof ResultWarning>;
 
 /** Issue 17: how well a face track was followed (models with `roi.mode: landmarks`). */
-export const FaceTrackQuality = z.object({
-  /** the track's index, as in `faces` */
-  index: z.number().int().nonnegative(),
-  /** frames read (at the model's rate) */
-  frames: z.number().int().nonnegative(),
-  /** frames where the face was found and its landmarks made a mouth */
-  detected_frames: z.number().int().nonnegative(),
-  /** frames without a face, bridged from their neighbours' landmarks (`frames − detected_frames`) */
-  interpolated_frames: z.number().int().nonnegative(),
-  /** the longest run of bridged frames */
-  longest_gap_frames: z.number().int().nonnegative(),
-  /** the face detector's mean score over the detected frames, 0…1 */
-  mean_detector_score: z.number().min(0).max(1),
-  /** the video's frame rate (as probed) and the model's, frames per second */
-  source_fps: z.number().nonnegative(),
-  model_fps: z.number().positive(),
-});
+export const FaceTrackQuality = z
+  .object({
+    /** the track's index, as in `faces` */
+    index: z.number().int().nonnegative().describe("the track's index, as in faces"),
+    /** frames read (at the model's rate) */
+    frames: z.number().int().nonnegative().describe("frames read, at the model's frame rate"),
+    /** frames where the face was found and its landmarks made a mouth */
+    detected_frames: z.number().int().nonnegative().describe('frames where the face was found and its landmarks made a mouth'),
+    /** frames without a face, bridged from their neighbours' landmarks (`frames − detected_frames`) */
+    interpolated_frames: z.number().int().nonnegative().describe("frames without a face, bridged from their neighbours' landmarks (frames − detected_frames)"),
+    /** the longest run of bridged frames */
+    longest_gap_frames: z.number().int().nonnegative().describe('the longest run of bridged frames'),
+    /** the face detector's mean score over the detected frames, 0…1 */
+    mean_detector_score: z.number().min(0).max(1).describe("the face detector's mean score over the detected frames, 0 to 1 (a model score, not a calibrated probability)"),
+    /** the video's frame rate (as probed) and the model's, frames per second */
+    source_fps: z.number().nonnegative().describe("the video's frame rate as probed, frames per second (0: unknown)"),
+    model_fps: z.number().positive().describe("the model's frame rate, frames per second"),
+  })
+  .describe('How well a face track was followed (models with roi.mode landmarks)');
 export type FaceTrackQuality = z.infer<typeof FaceTrackQuality>;
 
 /** Issue 17: one face the tracker followed. */
-export const FaceTrackInfo = z.object({
-  index: z.number().int().nonnegative(),
-  /** the face's median box over the frames it was found in, source pixels */
-  box: FaceRegion,
-  /** frames the face was found in */
-  frames: z.number().int().nonnegative(),
-  /** how much its mouth moves (spread of the mouth's opening, from the landmarks, times the share of frames it was seen in); the highest is the active speaker */
-  activity: z.number().nonnegative(),
-  /** whether this track was read (`text` and `segments`; every track with `face=all`) */
-  chosen: z.boolean(),
-});
+export const FaceTrackInfo = z
+  .object({
+    index: z.number().int().nonnegative().describe("the track's index: the value for face=<index>, as in face_track.index and tracks[].face"),
+    /** the face's median box over the frames it was found in, source pixels */
+    box: FaceRegion.describe("the face's median box over the frames it was found in, source-video pixels"),
+    /** frames the face was found in */
+    frames: z.number().int().nonnegative().describe('frames the face was found in'),
+    /** how much its mouth moves (spread of the mouth's opening, from the landmarks, times the share of frames it was seen in); the highest is the active speaker */
+    activity: z
+      .number()
+      .nonnegative()
+      .describe("how much its mouth moves (spread of the mouth's opening, times the share of frames it was seen in; no unit, only comparable within one result): the highest is the active speaker"),
+    /** whether this track was read (`text` and `segments`; every track with `face=all`) */
+    chosen: z.boolean().describe('whether this track was read into text and segments (every track with face=all)'),
+  })
+  .describe('One face the tracker followed');
 export type FaceTrackInfo = z.infer<typeof FaceTrackInfo>;
 
 /** Issue 17, `face=all`: one face track's own reading. */
-export const TrackTranscript = z.object({
-  face: z.number().int().nonnegative(),
-  text: z.string(),
-  segments: z.array(Segment),
-  face_track: FaceTrackQuality,
-});
+export const TrackTranscript = z
+  .object({
+    face: z.number().int().nonnegative().describe("the face track's index, as in faces"),
+    text: z.string().describe("this face's reading"),
+    segments: z.array(Segment).describe("this face's words, with timings"),
+    face_track: FaceTrackQuality,
+  })
+  .describe("With face=all: one face track's own reading");
 export type TrackTranscript = z.infer<typeof TrackTranscript>;
 
 export const TranscriptResult = z.object({
@@ -132,15 +168,21 @@ export const TranscriptResult = z.object({
    * texts, the first equal to `text`; fewer when the beam holds fewer (greedy decoding has one).
    * Only for videos read whole: a long video read in windows (CHUNK_SECONDS) has none.
    */
-  alternatives: z.array(Alternative).max(MAX_ALTERNATIVES).optional(),
+  alternatives: z
+    .array(Alternative)
+    .max(MAX_ALTERNATIVES)
+    .describe(
+      "With alternatives=N: up to N best hypotheses of the search, best first, distinct texts, the first equal to text; fewer when the beam holds fewer (greedy decoding has one). None for a long video read in windows",
+    )
+    .optional(),
   /** Issue 17: what a client should show beside the text (see `WarningCode`); absent when there is nothing to say */
-  warnings: z.array(ResultWarning).optional(),
+  warnings: z.array(ResultWarning).describe('What a client should show beside the text, by code; absent when there is nothing to say').optional(),
   /** Issue 17: the read track's quality (models with `roi.mode: landmarks`; with `face=all`, each `tracks` entry has its own) */
-  face_track: FaceTrackQuality.optional(),
+  face_track: FaceTrackQuality.describe("The read track's quality (models with roi.mode landmarks; with face=all each tracks entry has its own)").optional(),
   /** Issue 17: every face track found, by index (models with `roi.mode: landmarks`) */
-  faces: z.array(FaceTrackInfo).optional(),
+  faces: z.array(FaceTrackInfo).describe('Every face track found, by index (models with roi.mode landmarks)').optional(),
   /** Issue 17, `face=all`: one reading per face track; `text` and `segments` are then the active speaker's */
-  tracks: z.array(TrackTranscript).optional(),
+  tracks: z.array(TrackTranscript).describe("With face=all: one reading per face track; text and segments are then the active speaker's").optional(),
 });
 export type TranscriptResult = z.infer<typeof TranscriptResult>;
 

@@ -1,5 +1,4 @@
 export * from './alphabet';
-export * from './onnx-graph';
 export * from './letter-reader-model';
 export * from './fixture';
 export * from './viseme-reader-model';

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { writeModelPackage, type ModelManifest } from '@talkie/inference';
 import { CELLS, CODES, GRID, TOKENS, WORD_DELIMITER } from './alphabet';
-import { attr, GraphBuilder } from './onnx-graph';
+import { attr, GraphBuilder } from '@talkie/onnx-graph';
 
 /** Bump when the graph or the manifest changes: `ensureDemoModel` rebuilds stale copies. */
 export const DEMO_MODEL_VERSION = '1.0.0';

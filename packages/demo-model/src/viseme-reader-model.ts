@@ -2,7 +2,7 @@ import { writeModelPackage, type ModelManifest } from '@talkie/inference';
 import { CELLS, TOKENS as LETTER_TOKENS } from './alphabet';
 import { prng } from './fixture';
 import { cellReaderInput, INPUT_SIZE, readCells, scoreLetters } from './letter-reader-model';
-import { attr, GraphBuilder } from './onnx-graph';
+import { attr, GraphBuilder } from '@talkie/onnx-graph';
 
 /**
  * A generated encoder + decoder pair with the I/O signatures of Auto-AVSR's visual model exported

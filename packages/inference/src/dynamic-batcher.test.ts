@@ -1,7 +1,8 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { attr, demoManifest, GraphBuilder, writeDemoModel } from '@talkie/demo-model';
+import { demoManifest, writeDemoModel } from '@talkie/demo-model';
+import { attr, GraphBuilder } from '@talkie/onnx-graph';
 import { probeBatching } from './batch-probe';
 import { DynamicBatcher, groupByLength, type Scores } from './dynamic-batcher';
 import { LipReader } from './lip-reader';

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import type { MediaPathsEnv } from './settings';
 
 const execFileAsync = promisify(execFile);
 
@@ -65,7 +66,7 @@ function fromNpmPackages(): { ffmpeg: string; ffprobe: string } | undefined {
  * later, or `options.minMajor`), then the builds shipped in npm packages as a last resort (old
  * builds: a warning says so). Whether the found build may run is `checkFfmpegVersion`'s call.
  */
-export async function resolveFfmpeg(env: NodeJS.ProcessEnv = process.env, options: { minMajor?: number } = {}): Promise<FfmpegBinaries> {
+export async function resolveFfmpeg(env: MediaPathsEnv = process.env, options: { minMajor?: number } = {}): Promise<FfmpegBinaries> {
   const minSystemMajor = options.minMajor ?? MIN_SYSTEM_FFMPEG_MAJOR;
   if (env.FFMPEG_PATH || env.FFPROBE_PATH) {
     if (!env.FFMPEG_PATH || !env.FFPROBE_PATH) {
@@ -147,7 +148,8 @@ export interface FfmpegGateOptions {
   minMajor: number;
   /** FFMPEG_ALLOW_OLD */
   allowOld: boolean;
-  env?: NodeJS.ProcessEnv;
+  /** FFMPEG_PATH / FFPROBE_PATH: the service's parsed config (`MediaEnv`); unset: process.env */
+  env?: MediaPathsEnv;
   /** where the warnings go (the service's logger), with fields for structured logs */
   warn: (message: string, fields?: Record<string, unknown>) => void;
 }

@@ -57,7 +57,14 @@ async function openEndedInput(data: Buffer): Promise<{ file: string; close: () =
   const writer = createWriteStream(file); // opens once ffmpeg opens the other end
   writer.on('error', () => {}); // EPIPE once ffmpeg is killed
   writer.write(data);
-  return { file, close: () => writer.destroy() };
+  // ffmpeg may have been stopped before it opened the FIFO (a short timeout on a loaded machine):
+  // the writer's open then waits for a reader in a libuv thread for ever and keeps the test process
+  // alive. Opening the reading end (non-blocking) lets that open return before the writer goes.
+  const close = () => {
+    closeSync(openSync(file, constants.O_RDONLY | constants.O_NONBLOCK));
+    writer.destroy();
+  };
+  return { file, close };
 }
 
 let bins: FfmpegBinaries;
@@ -266,9 +273,6 @@ describe('decodeFrames', () => {
       const err = await rejection(decodeFrames(input.file, options({ signal: AbortSignal.abort() })));
       expect(err.code).toBe<ErrorCode>('processing_failed');
     } finally {
-      // ffmpeg may have died before opening the FIFO; open the reading end so the writer's pending
-      // open returns and no thread stays blocked.
-      closeSync(openSync(input.file, constants.O_RDONLY | constants.O_NONBLOCK));
       input.close();
     }
   }, 10_000);

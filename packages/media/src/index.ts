@@ -4,3 +4,4 @@ export * from './decode';
 export * from './probe-policy';
 export * from './resident-prober';
 export * from './video-prober';
+export * from './settings';

@@ -3,6 +3,7 @@ import type { VideoProbe } from '@talkie/contracts';
 import { isExecutable, type FfmpegBinaries } from './binaries';
 import { probeVideo } from './probe';
 import { ProberUnavailableError, ResidentProber } from './resident-prober';
+import type { MediaPathsEnv } from './settings';
 
 /** How a service looks inside uploads. */
 export interface VideoProber {
@@ -29,7 +30,7 @@ export interface VideoProberOptions {
 }
 
 /** Where `npm run build` puts the helper (packages/media/native/build), unless TALKIE_PROBE_PATH says otherwise. */
-export function residentProberPath(env: NodeJS.ProcessEnv = process.env): string {
+export function residentProberPath(env: MediaPathsEnv = process.env): string {
   return env.TALKIE_PROBE_PATH || path.resolve(__dirname, '..', 'native', 'build', 'talkie-probe');
 }
 

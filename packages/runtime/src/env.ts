@@ -39,3 +39,10 @@ export const envInt = (defaultValue: number, bounds: { min?: number; max?: numbe
     .default(defaultValue);
 
 export const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');
+
+/**
+ * A rule across keys (a pair set together, say) that runs even when some field failed: zod skips
+ * an object's refinements after a failed transform, and the rule's key belongs in the list of bad
+ * keys with the others. For `schema.check(...)`; the value's fields may then be unparsed.
+ */
+export const crossKeyCheck = <T>(check: (value: T, ctx: z.RefinementCtx<T>) => void) => z.superRefine<T>(check, { when: () => true });

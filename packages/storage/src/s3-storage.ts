@@ -323,13 +323,22 @@ function parseBoolean(name: string, value: string): boolean {
 /** Bucket names as S3 accepts them for new buckets (lower case, 3–63 characters, no `..`). */
 const BUCKET_PATTERN = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const PREFIX_SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9_.-]*$/;
+const S3_CHECKSUM_MODES = new Set(['WHEN_SUPPORTED', 'WHEN_REQUIRED']);
 
-/**
- * Reads `s3://bucket[/prefix]` and the S3_* / AWS_* variables of `env` into S3Storage options:
- * S3_ENDPOINT, S3_REGION (default us-east-1), S3_FORCE_PATH_STYLE (default true with an endpoint),
- * AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN), else the SDK's default chain.
- */
-export function s3OptionsFromUrl(url: URL, env: NodeJS.ProcessEnv = process.env): S3StorageOptions {
+/** The S3_* / AWS_* variables the S3 adapter reads (the parsed config of a service carries them). */
+export interface S3Env {
+  S3_ENDPOINT?: string;
+  S3_REGION?: string;
+  S3_FORCE_PATH_STYLE?: string;
+  AWS_ACCESS_KEY_ID?: string;
+  AWS_SECRET_ACCESS_KEY?: string;
+  AWS_SESSION_TOKEN?: string;
+  AWS_REQUEST_CHECKSUM_CALCULATION?: string;
+  AWS_RESPONSE_CHECKSUM_VALIDATION?: string;
+}
+
+/** Bucket and prefix of `s3://bucket[/prefix]`; throws on anything else. */
+export function s3Location(url: URL): { bucket: string; prefix: string } {
   if (url.protocol !== 's3:') throw new Error(`not an s3:// URL: ${url.protocol}`);
   if (url.username || url.password || url.port || url.search || url.hash) {
     throw new Error('STORAGE_URL s3://bucket[/prefix] takes no credentials, port, query or fragment (use S3_ENDPOINT and AWS_* variables)');
@@ -342,8 +351,12 @@ export function s3OptionsFromUrl(url: URL, env: NodeJS.ProcessEnv = process.env)
   if (prefix && !prefix.split('/').every((segment) => PREFIX_SEGMENT.test(segment) && segment !== '.' && segment !== '..')) {
     throw new Error(`STORAGE_URL has an invalid prefix: ${JSON.stringify(prefix)}`);
   }
+  return { bucket, prefix };
+}
 
-  const endpoint = env.S3_ENDPOINT?.trim() || undefined;
+/** `S3_ENDPOINT`: unset, or an http(s) URL; throws otherwise. */
+export function s3Endpoint(value: string | undefined): string | undefined {
+  const endpoint = value?.trim() || undefined;
   if (endpoint) {
     let parsed: URL;
     try {
@@ -353,27 +366,47 @@ export function s3OptionsFromUrl(url: URL, env: NodeJS.ProcessEnv = process.env)
     }
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error(`S3_ENDPOINT must be http(s)://, not ${parsed.protocol}`);
   }
-  const pathStyle = env.S3_FORCE_PATH_STYLE?.trim();
-  const forcePathStyle = pathStyle ? parseBoolean('S3_FORCE_PATH_STYLE', pathStyle) : Boolean(endpoint);
+  return endpoint;
+}
 
+/** `S3_FORCE_PATH_STYLE`: a boolean word; unset: path-style exactly when there is an endpoint. */
+export function s3PathStyle(value: string | undefined, endpoint: string | undefined): boolean {
+  const pathStyle = value?.trim();
+  return pathStyle ? parseBoolean('S3_FORCE_PATH_STYLE', pathStyle) : Boolean(endpoint);
+}
+
+/** Static credentials, both keys or neither (undefined: the SDK's default chain); throws on one alone. */
+export function s3Credentials(env: S3Env): S3StorageOptions['credentials'] {
   const accessKeyId = env.AWS_ACCESS_KEY_ID?.trim();
   const secretAccessKey = env.AWS_SECRET_ACCESS_KEY?.trim();
   if (Boolean(accessKeyId) !== Boolean(secretAccessKey)) {
     throw new Error('set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither (for the default credential chain)');
   }
   const sessionToken = env.AWS_SESSION_TOKEN?.trim() || undefined;
-  const credentials = accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) } : undefined;
+  return accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) } : undefined;
+}
+
+/**
+ * Reads `s3://bucket[/prefix]` and the S3_* / AWS_* variables of `env` into S3Storage options:
+ * S3_ENDPOINT, S3_REGION (default us-east-1), S3_FORCE_PATH_STYLE (default true with an endpoint),
+ * AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN), else the SDK's default chain.
+ * A service passes its parsed config, where `StorageEnv` (settings.ts) checked the same rules at start.
+ */
+export function s3OptionsFromUrl(url: URL, env: S3Env = process.env): S3StorageOptions {
+  const { bucket, prefix } = s3Location(url);
+  const endpoint = s3Endpoint(env.S3_ENDPOINT);
+  const forcePathStyle = s3PathStyle(env.S3_FORCE_PATH_STYLE, endpoint);
+  const credentials = s3Credentials(env);
 
   // The SDK reads these two from process.env itself; read them from `env` too, so that one passed
   // explicitly means the same. WHEN_REQUIRED suits stores that reject the SDK's default checksums.
   const clientConfig: S3ClientConfig = {};
-  const checksumModes = new Set(['WHEN_SUPPORTED', 'WHEN_REQUIRED']);
   const requestChecksum = env.AWS_REQUEST_CHECKSUM_CALCULATION?.trim().toUpperCase();
   const responseChecksum = env.AWS_RESPONSE_CHECKSUM_VALIDATION?.trim().toUpperCase();
-  if (requestChecksum && checksumModes.has(requestChecksum)) {
+  if (requestChecksum && S3_CHECKSUM_MODES.has(requestChecksum)) {
     clientConfig.requestChecksumCalculation = requestChecksum as 'WHEN_SUPPORTED' | 'WHEN_REQUIRED';
   }
-  if (responseChecksum && checksumModes.has(responseChecksum)) {
+  if (responseChecksum && S3_CHECKSUM_MODES.has(responseChecksum)) {
     clientConfig.responseChecksumValidation = responseChecksum as 'WHEN_SUPPORTED' | 'WHEN_REQUIRED';
   }
 

@@ -7,3 +7,4 @@ export * from './secret-store';
 export * from './delivery-log';
 export * from './disabled-endpoints';
 export * from './queue';
+export * from './settings';

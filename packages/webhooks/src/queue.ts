@@ -7,7 +7,7 @@ import {
   type JobResource,
   type WebhookEventType,
 } from '@talkie/contracts';
-import { parseRetrySchedule, WEBHOOK_BACKOFF_TYPE, WEBHOOK_RETRY_SCHEDULE, webhookAttempts } from './retry';
+import { WEBHOOK_BACKOFF_TYPE, WEBHOOK_RETRY_SCHEDULE, webhookAttempts } from './retry';
 
 /** How long a delivery id is remembered after it was enqueued, so a repeated event is dropped. */
 export const DEFAULT_DEDUP_TTL_MS = 48 * 3600_000;
@@ -68,11 +68,12 @@ export async function enqueueJobEvent(
 /**
  * The listener a job store runs when a job becomes terminal: queues its webhook event (nothing when
  * the job has no webhook_url). Shared by the worker (completed, failed) and the gateway (canceled).
+ * `schedule` is the service's parsed WEBHOOK_RETRY_SCHEDULE_MS (`WebhookRetryEnv`), the dispatcher's.
  */
 export function publishTerminalEvents<R extends { id: string; tenant: string; status: string; webhook_url?: string }>(
   queue: Queue<WebhookDeliveryPayload>,
   toResource: (record: R) => JobResource,
-  schedule: readonly number[] = parseRetrySchedule(process.env.WEBHOOK_RETRY_SCHEDULE_MS),
+  schedule: readonly number[],
 ): (record: R) => Promise<void> {
   return async (record) => {
     await enqueueJobEvent(

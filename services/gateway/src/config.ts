@@ -1,6 +1,8 @@
 import { z } from 'zod';
-import { envBoolean, envInt, LogLevel, parseEnv } from '@talkie/runtime';
-import { PROBER_MODES } from '@talkie/media';
+import { crossKeyCheck, envBoolean, envInt, LogLevel, parseEnv } from '@talkie/runtime';
+import { checkMediaEnv, MediaEnv, PROBER_MODES } from '@talkie/media';
+import { checkStorageEnv, StorageEnv } from '@talkie/storage';
+import { WebhookRetryEnv } from '@talkie/webhooks';
 import { JWT_MAX_TTL_DEFAULT_S, JWT_MAX_TTL_LIMIT_S, JwtTenantClaimName } from '@talkie/contracts';
 
 const list = (value: string | undefined) => (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -47,7 +49,10 @@ const Origins = z
     return origins;
   });
 
-/** Every setting of the gateway, with its env name, default and unit in one place. */
+/**
+ * Every setting of the gateway, with its env name, default and unit in one place; the settings of
+ * the packages it configures (storage, ffmpeg, webhook retries) are theirs, merged here.
+ */
 export const GatewayEnv = z
   .object({
     /** interface to bind; anything but loopback is an explicit choice, logged at start */
@@ -57,8 +62,9 @@ export const GatewayEnv = z
     /** /metrics, /healthz and /readyz for operators, on their own port (never the public one) */
     METRICS_PORT: envInt(9464, { min: 0, max: 65535 }),
     METRICS_HOST: z.string().default('127.0.0.1'),
-    /** where uploads are stored; workers read the same place */
-    STORAGE_URL: z.string().default(`file://${process.cwd()}/.talkie/storage`),
+    ...StorageEnv,
+    ...MediaEnv,
+    ...WebhookRetryEnv,
     /** HS256 secret for bearer tokens; at least 32 bytes so it cannot be brute-forced offline */
     JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
     /** PEM public key (RS256 or ES256) for bearer tokens */
@@ -136,6 +142,7 @@ export const GatewayEnv = z
     /** serve the web console (static files, its own strict CSP) at `/` */
     CONSOLE_ENABLED: envBoolean(true),
   })
+  .check(crossKeyCheck(checkStorageEnv), crossKeyCheck(checkMediaEnv))
   .superRefine((c, ctx) => {
     if (!c.JWT_SECRET && !c.JWT_PUBLIC_KEY && !c.JWKS_URL && !c.API_KEYS_ENABLED) {
       ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'set JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL (or enable API keys)' });

@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createVideoProber, resolveCheckedFfmpeg } from '@talkie/media';
+import { createVideoProber, residentProberPath, resolveCheckedFfmpeg } from '@talkie/media';
 import { QUEUES } from '@talkie/contracts';
 import { createRedis, QueueHost, warnIfEvicting, JobStore, ProbeMemo, RetentionSweeper, toJobResource, waitForRedis } from '@talkie/queue';
 import { DeliveryLog, publishTerminalEvents, validateWebhookUrl, WebhookSecretStore } from '@talkie/webhooks';
@@ -22,6 +22,7 @@ async function main() {
   // Each upload's container is checked before it is queued (headers only, in a child process): with
   // the worker's version gate, applied first, before anything is connected or served.
   const ffmpeg = await resolveCheckedFfmpeg({
+    env: config,
     minMajor: config.FFMPEG_MIN_MAJOR,
     allowOld: config.FFMPEG_ALLOW_OLD,
     warn: (message, fields) => logger.warn(fields ?? {}, message),
@@ -37,12 +38,12 @@ async function main() {
   // The rate limiter's Redis store loads its scripts when created, and producer connections do not
   // queue commands: start serving only once Redis answers.
   await waitForRedis(redis, 30_000);
-  const storage = createStorage(config.STORAGE_URL);
+  const storage = createStorage(config.STORAGE_URL, config);
   await storage.ping();
   // A job canceled here becomes terminal here, so this process queues its webhook.
-  const store = new JobStore(redis, config.RESULT_TTL_S * 1000).onTerminal(publishTerminalEvents(host.queue(QUEUES.webhooks), toJobResource));
+  const store = new JobStore(redis, config.RESULT_TTL_S * 1000).onTerminal(publishTerminalEvents(host.queue(QUEUES.webhooks), toJobResource, config.WEBHOOK_RETRY_SCHEDULE_MS));
   const deliveryLog = new DeliveryLog(redis, { ttlMs: config.RESULT_TTL_S * 1000 });
-  const prober = await createVideoProber({ binaries: ffmpeg, mode: config.PROBER, timeoutMs: config.PROBE_TIMEOUT_MS, log: (level, message) => logger[level](message) });
+  const prober = await createVideoProber({ binaries: ffmpeg, mode: config.PROBER, residentPath: residentProberPath(config), timeoutMs: config.PROBE_TIMEOUT_MS, log: (level, message) => logger[level](message) });
 
   const jwt =
     config.JWT_SECRET || config.JWT_PUBLIC_KEY || config.JWKS_URL

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { envInt, LogLevel, parseEnv } from '@talkie/runtime';
+import { WebhookRetryEnv } from '@talkie/webhooks';
 
 /** Every setting of the postprocess service, with its env name, default and unit in one place. */
 export const PostprocessEnv = z
@@ -27,6 +28,8 @@ export const PostprocessEnv = z
     HEALTH_PORT: z.coerce.number().int().min(0).max(65535).optional(),
     HEALTH_HOST: z.string().default('127.0.0.1'),
     LOG_LEVEL: LogLevel,
+    /** the webhook retry schedule, @talkie/webhooks' setting: sets the attempts of the deliveries queued here */
+    ...WebhookRetryEnv,
   })
   .superRefine((c, ctx) => {
     if (c.LLM_BASE_URL && !c.LLM_MODEL) ctx.addIssue({ code: 'custom', path: ['LLM_MODEL'], message: 'set the model name to use with LLM_BASE_URL' });

@@ -47,7 +47,7 @@ async function main() {
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   const host = new QueueHost({ redisUrl: config.REDIS_URL, logger });
   // Jobs that asked for correction become terminal here, not in the worker: their webhook is queued now.
-  const store = new JobStore(redis, config.RESULT_TTL_S * 1000).onTerminal(publishTerminalEvents(host.queue(QUEUES.webhooks), toJobResource));
+  const store = new JobStore(redis, config.RESULT_TTL_S * 1000).onTerminal(publishTerminalEvents(host.queue(QUEUES.webhooks), toJobResource, config.WEBHOOK_RETRY_SCHEDULE_MS));
   const processor = new CorrectionProcessor({
     store,
     corrector,

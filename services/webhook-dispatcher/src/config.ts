@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { envBoolean, envInt, LogLevel, parseEnv } from '@talkie/runtime';
-import { parseRetrySchedule } from '@talkie/webhooks';
+import { WebhookRetryEnv } from '@talkie/webhooks';
 
 /** Every setting of the webhook dispatcher, with its env name, default and unit in one place. */
 export const DispatcherEnv = z.object({
@@ -14,18 +14,8 @@ export const DispatcherEnv = z.object({
   WEBHOOK_TIMEOUT_MS: envInt(10_000, { min: 100, max: 120_000 }),
   /** most bytes of a receiver's answer read (then discarded) */
   WEBHOOK_MAX_RESPONSE_BYTES: envInt(65_536, { min: 0, max: 16 * 1024 * 1024 }),
-  /** delays before each retry, in ms, comma-separated; unset: the Standard Webhooks schedule (5 s … 10 h) */
-  WEBHOOK_RETRY_SCHEDULE_MS: z
-    .string()
-    .optional()
-    .transform((value, ctx) => {
-      try {
-        return parseRetrySchedule(value);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        return z.NEVER;
-      }
-    }),
+  /** the retry schedule, @talkie/webhooks' setting (shared with the services that queue deliveries) */
+  ...WebhookRetryEnv,
   /** deliveries in flight at once in this process */
   WEBHOOK_CONCURRENCY: envInt(20, { min: 1, max: 500 }),
   /** how long jobs (and so their delivery log) are kept, in seconds (default 24 h, as the gateway) */

@@ -3,7 +3,7 @@ import { QUEUES, type ErrorCode } from '@talkie/contracts';
 import { ensureDemoModel } from '@talkie/demo-model';
 import { loadMouthTracker, type MouthTracker } from '@talkie/faces';
 import { onnxRuntimeVersion, parseExecutionProviders } from '@talkie/inference';
-import { createVideoProber, resolveCheckedFfmpeg, warmUpFfmpeg } from '@talkie/media';
+import { createVideoProber, residentProberPath, resolveCheckedFfmpeg, warmUpFfmpeg } from '@talkie/media';
 import { ChunkProgress, createRedis, enqueuePostprocess, QueueHost, warnIfEvicting, JobStore, ProbeMemo, toJobResource, type ConsumeOptions } from '@talkie/queue';
 import { createLogger, createMetricsRegistry, lowerProcessPriority, onShutdown, startOpsServer } from '@talkie/runtime';
 import { createStorage } from '@talkie/storage';
@@ -66,6 +66,7 @@ async function main() {
   // ffmpeg parses untrusted uploads: refuse builds older than the configured minimum (the gateway
   // applies the same gate to the ffprobe it probes uploads with).
   const ffmpeg = await resolveCheckedFfmpeg({
+    env: config,
     minMajor: config.FFMPEG_MIN_MAJOR,
     allowOld: config.FFMPEG_ALLOW_OLD,
     warn: (message, fields) => logger.warn(fields ?? {}, message),
@@ -170,18 +171,18 @@ async function main() {
 
   const redis = createRedis(config.REDIS_URL, 'worker');
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
-  const storage = createStorage(config.STORAGE_URL);
+  const storage = createStorage(config.STORAGE_URL, config);
   // Every queue this worker produces to or serves, from the job catalogue (issue 19).
   const host = new QueueHost({ redisUrl: config.REDIS_URL, logger });
   // Completed and failed jobs become terminal here: queue their webhook (the dispatcher delivers it,
   // so this worker never waits on a customer's server). Delivery ids are per job and event, so a
   // job finished twice by two workers still yields one delivery.
-  const store = new JobStore(redis, config.RESULT_TTL_S * 1000).onTerminal(publishTerminalEvents(host.queue(QUEUES.webhooks), toJobResource));
+  const store = new JobStore(redis, config.RESULT_TTL_S * 1000).onTerminal(publishTerminalEvents(host.queue(QUEUES.webhooks), toJobResource, config.WEBHOOK_RETRY_SCHEDULE_MS));
   // Jobs that asked for LLM correction go on to the postprocess service (issue 8), never corrected here.
   const decoding = reader.decodingDefaults();
   const probeMemo = config.REUSE_GATEWAY_PROBE ? new ProbeMemo(redis) : undefined;
   // For uploads without a recorded probe (REUSE_GATEWAY_PROBE=false, another producer, an expired record).
-  const prober = await createVideoProber({ binaries: ffmpeg, mode: config.PROBER, timeoutMs: config.PROBE_TIMEOUT_MS, log: (level, message) => logger[level](message) });
+  const prober = await createVideoProber({ binaries: ffmpeg, mode: config.PROBER, residentPath: residentProberPath(config), timeoutMs: config.PROBE_TIMEOUT_MS, log: (level, message) => logger[level](message) });
   const processor = new TranscriptionProcessor({
     tracker,
     store,

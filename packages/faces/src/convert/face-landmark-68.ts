@@ -1,4 +1,4 @@
-import { GraphBuilder } from '@talkie/demo-model';
+import { GraphBuilder } from '@talkie/onnx-graph';
 import { NetBuilder, type Node } from './layers';
 import { weight, type WeightMap } from './weights';
 

@@ -1,4 +1,4 @@
-import { attr, GraphBuilder } from '@talkie/demo-model';
+import { attr, GraphBuilder } from '@talkie/onnx-graph';
 import type { WeightTensor } from './weights';
 
 /**

@@ -1,5 +1,5 @@
 import { writeModelPackage } from '@talkie/inference';
-import { attr, GraphBuilder } from '@talkie/demo-model';
+import { attr, GraphBuilder } from '@talkie/onnx-graph';
 import type { FaceManifest } from '../face-package';
 
 /**

@@ -1,66 +1,25 @@
 import { randomUUID } from 'node:crypto';
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import multer, { MulterError } from 'multer';
-import type { Queue } from 'bullmq';
 import { z } from 'zod';
-import { isTerminal, JobStatus, MAX_ALTERNATIVES, MAX_FACE_TRACKS, TalkieError, type TranscribePayload, type VideoProbe } from '@talkie/contracts';
-import { checkProbe, type MediaLimits, type VideoProber } from '@talkie/media';
-import { enqueueTranscription, toJobResource, type JobStore, type ProbeMemo } from '@talkie/queue';
-import type { BlobStorage } from '@talkie/storage';
+import { isTerminal, JobStatus, TalkieError } from '@talkie/contracts';
+import { toJobResource } from '@talkie/queue';
 import { requireScope } from '../auth/authenticate';
 import { IdempotencyStore } from '../idempotency/idempotency-store';
+import { JobSubmission, type JobSubmissionDeps } from '../jobs/job-submission';
 import { findOwnJob } from './own-job';
 import { sendError } from '../http/errors';
 import { UploadStorageEngine, type StoredUpload } from '../upload/upload-storage';
 
-export interface JobRoutesDeps {
-  storage: BlobStorage;
-  store: JobStore;
-  queue: Queue<TranscribePayload>;
-  prober: Pick<VideoProber, 'probe'>;
+/** What the routes need: the submission's parts, and the HTTP side's own (limits, backpressure, deletion). */
+export interface JobRoutesDeps extends JobSubmissionDeps {
   maxUploadBytes: number;
-  mediaLimits: MediaLimits;
-  probeTimeoutMs: number;
   maxJobsInFlight: number;
   maxQueueDepth: number;
   /** rate limit applied to job creation only (tighter than the general one) */
   creationLimiter: (req: Request, res: Response, next: NextFunction) => void;
-  idempotency: IdempotencyStore;
-  /** checks a client's webhook URL (https, public addresses only, unless private ones are allowed) */
-  validateWebhookUrl: (url: string) => Promise<URL>;
-  hasWebhookSecret: (tenant: string) => Promise<boolean>;
   deleteDeliveries: (jobId: string) => Promise<void>;
-  onJobCreated?: (bytes: number) => void;
-  /** records each accepted upload's probe by content, so the worker need not run ffprobe again */
-  probeMemo?: ProbeMemo;
-  /** whether a tenant's jobs get LLM correction when the submit does not say (CORRECTION_DEFAULT_TENANTS) */
-  correctByDefault?: (tenant: string) => boolean;
 }
-
-/** The `correct` form field: an explicit choice, or undefined for the tenant's default. */
-const CorrectField = z
-  .enum(['true', 'false', '1', '0'])
-  .optional()
-  .transform((value) => (value === undefined ? undefined : value === 'true' || value === '1'));
-
-/** Issue 17, the `alternatives` form field: a plain integer 1…10 (no sign, exponent, fraction or padding), or absent. */
-const AlternativesField = z
-  .string()
-  .regex(/^[1-9][0-9]?$/)
-  .transform(Number)
-  .pipe(z.number().int().min(1).max(MAX_ALTERNATIVES))
-  .optional();
-
-/**
- * Issue 17, the `face` form field: `active` (the default: the face whose mouth moves most), `all`
- * (one transcript per face track) or a track index, a plain integer below MAX_FACE_TRACKS. Absent
- * and `active` give the same job (undefined: the payload and the idempotency fingerprint stay as
- * before the field).
- */
-const FaceField = z
-  .union([z.enum(['active', 'all']), z.string().regex(/^[0-9]$/).transform(Number).pipe(z.number().int().min(0).max(MAX_FACE_TRACKS - 1))])
-  .optional()
-  .transform((value) => (value === 'active' ? undefined : value));
 
 const MAX_LIST_LIMIT = 100;
 
@@ -95,9 +54,13 @@ function uploadError(err: unknown): unknown {
   return new TalkieError('invalid_request', { message: 'The multipart body is malformed.', cause: err });
 }
 
-/** `/v1/jobs`: create a job from an upload, read it, cancel it. Callers are authenticated before this. */
+/**
+ * `/v1/jobs`: create a job from an upload (`JobSubmission` does the work; this adapts HTTP), read
+ * it, cancel it. Callers are authenticated before this.
+ */
 export function jobRoutes(deps: JobRoutesDeps): Router {
   const router = Router();
+  const submission = new JobSubmission(deps);
   const upload = multer({
     storage: new UploadStorageEngine(deps.storage),
     limits: { fileSize: deps.maxUploadBytes, files: 1, fields: 8, parts: 9, fieldSize: 2048, fieldNameSize: 64, headerPairs: 50 },
@@ -131,89 +94,28 @@ export function jobRoutes(deps: JobRoutesDeps): Router {
     async (req: Request, res: Response) => {
       const file = req.file as (Express.Multer.File & StoredUpload) | undefined;
       if (!file) return sendError(req, res, 'missing_file');
-      const id = req.newJobId!;
-      const tenant = req.principal!.tenant;
-      const fields = (req.body ?? {}) as Record<string, unknown>;
-      const discard = () => deps.storage.delete(file.key);
       // the local copy goes once the probe has read it, and in any case with the response
       res.once('close', () => void file.local.release().catch(() => undefined));
-
-      const correctField = CorrectField.safeParse(fields.correct);
-      if (!correctField.success) {
-        await discard();
-        return sendError(req, res, 'invalid_request', 'correct must be true or false.');
-      }
-      const correct = correctField.data ?? deps.correctByDefault?.(tenant) ?? false;
-      const alternativesField = AlternativesField.safeParse(fields.alternatives);
-      if (!alternativesField.success) {
-        await discard();
-        return sendError(req, res, 'invalid_request', `alternatives must be an integer from 1 to ${MAX_ALTERNATIVES}.`);
-      }
-      const alternatives = alternativesField.data;
-      const faceField = FaceField.safeParse(fields.face);
-      if (!faceField.success) {
-        await discard();
-        return sendError(req, res, 'invalid_request', `face must be active, all, or a face track index from 0 to ${MAX_FACE_TRACKS - 1}.`);
-      }
-      const face = faceField.data;
-
-      let webhookUrl: string | undefined;
-      if (fields.webhook_url !== undefined) {
-        try {
-          webhookUrl = (await deps.validateWebhookUrl(String(fields.webhook_url))).toString();
-          if (!(await deps.hasWebhookSecret(tenant))) throw new TalkieError('webhook_secret_missing');
-        } catch (err) {
-          await discard();
-          throw err;
-        }
-      }
-
-      // A bounded look at the container (in a child process: the gateway never decodes),
-      // so files that could never be processed are refused now, with their reason, not queued.
-      let probe: VideoProbe;
-      try {
-        probe = await deps.prober.probe(file.local.path, { timeoutMs: deps.probeTimeoutMs });
-        checkProbe(probe, deps.mediaLimits);
-      } catch (err) {
-        await discard();
-        throw err instanceof TalkieError && err.code === 'timeout' ? new TalkieError('invalid_media', { cause: err }) : err;
-      } finally {
-        await file.local.release();
-      }
-      // Best effort and not awaited: the record only spares the worker a probe (without it, the
-      // worker probes the file itself), so failing to write it must never refuse a good upload.
-      deps.probeMemo?.remember(file.sha256, probe).catch((err: Error) => req.log.warn({ err: err.message }, 'could not record the probe for the worker'));
-
-      const idempotencyKey = IdempotencyStore.parseKey(req.header('idempotency-key'));
-      if (idempotencyKey) {
-        // (correction joins the fingerprint only when on, so keys used before issue 8 still replay)
-        // (and alternatives only when asked for, and face only when not the active speaker, issue 17)
-        const claim = await deps.idempotency.claim(
-          tenant,
-          idempotencyKey,
-          `${file.sha256} ${webhookUrl ?? ''}${correct ? ' correct' : ''}${alternatives ? ` alternatives=${alternatives}` : ''}${face !== undefined ? ` face=${face}` : ''}`,
-          id,
-        );
-        if (claim.outcome !== 'new') {
-          await discard();
-          if (claim.outcome === 'conflict') return sendError(req, res, 'idempotency_conflict');
-          const original = await deps.store.get(claim.jobId);
-          if (!original || original.tenant !== tenant) return sendError(req, res, 'idempotency_conflict');
+      const outcome = await submission.submit({
+        id: req.newJobId!,
+        tenant: req.principal!.tenant,
+        file,
+        fields: (req.body ?? {}) as Record<string, unknown>,
+        idempotencyKey: IdempotencyStore.parseKey(req.header('idempotency-key')),
+        log: req.log,
+      });
+      switch (outcome.kind) {
+        case 'created':
+          return void res.status(202).location(`/v1/jobs/${outcome.job.id}`).json(outcome.job);
+        case 'replayed':
           res.setHeader('Idempotent-Replayed', 'true');
-          return void res.status(200).location(`/v1/jobs/${original.id}`).json(toJobResource(original));
+          return void res.status(200).location(`/v1/jobs/${outcome.job.id}`).json(outcome.job);
+        case 'refused':
+          return sendError(req, res, outcome.code, outcome.message);
+        default: {
+          const unknown: never = outcome;
+          throw new Error(`unknown submission outcome ${JSON.stringify(unknown)}`);
         }
-      }
-
-      try {
-        const record = await deps.store.create({ id, tenant, upload_key: file.key, ...(webhookUrl ? { webhook_url: webhookUrl } : {}), ...(correct ? { correct } : {}) });
-        await enqueueTranscription(deps.queue, { v: 1, job_id: id, tenant, upload_key: file.key, upload_bytes: file.size, upload_sha256: file.sha256, ...(correct ? { correct } : {}), ...(alternatives ? { alternatives } : {}), ...(face !== undefined ? { face } : {}) });
-        deps.onJobCreated?.(file.size);
-        req.log.info({ job_id: id, bytes: file.size, container: file.container, webhook: Boolean(webhookUrl), correct }, 'job created');
-        res.status(202).location(`/v1/jobs/${id}`).json(toJobResource(record));
-      } catch (err) {
-        // Nothing half-made stays behind: no record without a queue entry, no orphaned upload.
-        await Promise.allSettled([deps.store.delete(id), discard(), idempotencyKey ? deps.idempotency.release(tenant, idempotencyKey, id) : undefined]);
-        throw new TalkieError('service_unavailable', { cause: err });
       }
     },
   );

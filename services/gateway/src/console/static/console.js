@@ -455,8 +455,9 @@ function showTrackChoice(result, jobId) {
   // the same job shown again (a correction arriving): keep the face chosen
   const previous = ui.trackChoice.dataset.jobId === jobId ? ui.trackChoice.value : undefined;
   ui.trackChoice.dataset.jobId = jobId;
+  // short labels: a closed select shows one line, cut at its width on a phone; the reading is shown below it
   ui.trackChoice.replaceChildren(
-    ...tracks.map((t) => element('option', { value: String(t.face), textContent: `Face ${t.face}${t.face === read ? ' (the one speaking)' : ''}: ${t.text || '(nothing read)'}` })),
+    ...tracks.map((t) => element('option', { value: String(t.face), textContent: `Face ${t.face}${t.face === read ? ', the one speaking' : ''}${t.text ? '' : ' (nothing read)'}` })),
   );
   ui.trackChoice.value = tracks.some((t) => String(t.face) === previous) ? previous : String(read ?? tracks[0].face);
 }
