@@ -6,4 +6,8 @@ module.exports = {
   testMatch: ['<rootDir>/{packages,services,tools}/*/src/**/*.test.ts', '<rootDir>/bench/src/**/*.test.ts', '<rootDir>/test/*.test.ts'],
   moduleNameMapper: { '^@talkie/([a-z-]+)$': '<rootDir>/packages/$1/src' },
   testTimeout: 60_000,
+  // Issue 18 (open): the leaks found (a test's Redis connection, a FIFO open blocking a libuv thread)
+  // are fixed and each test/ file exits on its own; the whole run's exit without this is not yet
+  // verified, so it stays until a full run with --forceExit=false exits.
+  forceExit: true,
 };
