@@ -1,6 +1,6 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
-import { PostprocessPayload, QUEUE_PREFIX, QUEUES } from '@talkie/contracts';
-import { WORK_JOB_OPTIONS } from './transcribe-queue';
+import { type PostprocessPayload, QUEUE_PREFIX, QUEUES } from '@talkie/contracts';
+import { addJob } from './host/queue-host';
 
 export function createPostprocessQueue(connection: ConnectionOptions): Queue<PostprocessPayload> {
   return new Queue<PostprocessPayload>(QUEUES.postprocess, { connection, prefix: QUEUE_PREFIX });
@@ -11,9 +11,8 @@ export function createPostprocessQueue(connection: ConnectionOptions): Queue<Pos
  * the Talkie job id, so a transcription retried after a crash queues its correction once.
  */
 export async function enqueuePostprocess(queue: Queue<PostprocessPayload>, payload: PostprocessPayload): Promise<void> {
-  const data = PostprocessPayload.parse(payload);
-  // The work queues' retries. The LLM call retries inside the openai client (timeouts, 5xx, 429) and
-  // a failed call still completes the job (with the raw text), so these only cover the service
-  // itself: a process that died or lost Redis mid-job.
-  await queue.add('postprocess', data, { ...WORK_JOB_OPTIONS, jobId: data.job_id });
+  // The catalogue's work-queue retries. The LLM call retries inside the openai client (timeouts,
+  // 5xx, 429) and a failed call still completes the job (with the raw text), so these only cover
+  // the service itself: a process that died or lost Redis mid-job.
+  await addJob(queue, QUEUES.postprocess, payload, { jobId: payload.job_id });
 }

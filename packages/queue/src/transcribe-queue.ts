@@ -1,6 +1,6 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { JOB_CATALOGUE, QUEUE_PREFIX, QUEUES, TranscribePayload } from '@talkie/contracts';
-import { jobOptionsOf } from './host/queue-host';
+import { addJob, jobOptionsOf } from './host/queue-host';
 
 /**
  * Retry policy of Talkie's work queues (transcription, chunks, postprocess): transient failures (a
@@ -16,6 +16,5 @@ export function createTranscribeQueue(connection: ConnectionOptions): Queue<Tran
 
 /** Validates on enqueue (the worker validates again on dequeue). The BullMQ job id is the Talkie job id. */
 export async function enqueueTranscription(queue: Queue<TranscribePayload>, payload: TranscribePayload): Promise<void> {
-  const data = TranscribePayload.parse(payload);
-  await queue.add('transcribe', data, { ...WORK_JOB_OPTIONS, jobId: data.job_id });
+  await addJob(queue, QUEUES.transcribe, payload, { jobId: payload.job_id });
 }

@@ -59,6 +59,20 @@ export function jobOptionsOf(spec: JobSpec): JobsOptions {
   };
 }
 
+export type AddOptions = JobsOptions & { jobName?: string };
+
+/**
+ * How every producer adds a job, through the host or with a queue of its own: the payload checked
+ * against the queue's schema (nothing is queued when it fails), the spec's job name and options,
+ * `options` on top (the job id, a webhook's attempts).
+ */
+export async function addJob<Q extends QueueName>(queue: Queue<PayloadOf<Q>>, name: Q, payload: PayloadOf<Q>, options: AddOptions = {}): Promise<Job<PayloadOf<Q>>> {
+  const spec: JobSpec = JOB_CATALOGUE[name];
+  const data = spec.payload.parse(payload) as PayloadOf<Q>;
+  const { jobName, ...jobOptions } = options;
+  return (await (queue as unknown as Queue).add(jobName ?? spec.jobName, data, { ...jobOptionsOf(spec), ...jobOptions })) as Job<PayloadOf<Q>>;
+}
+
 /** The lock of a consumer: the configured one, else the spec's, at least twice the attempt's bound where the spec asks. */
 export function lockDurationOf(spec: JobSpec, options: Pick<ConsumeOptions, 'timeoutMs' | 'lockDurationMs'> = {}): number {
   if (options.lockDurationMs !== undefined) return options.lockDurationMs;
@@ -94,12 +108,8 @@ export class QueueHost {
    * Validates a payload against its queue's schema and adds it with the spec's options (`options`
    * go on top: the job id, a webhook's attempts). Throws on an invalid payload: nothing is queued.
    */
-  async add<Q extends QueueName>(name: Q, payload: PayloadOf<Q>, options: JobsOptions & { jobName?: string } = {}): Promise<Job<PayloadOf<Q>>> {
-    const spec: JobSpec = JOB_CATALOGUE[name];
-    const data = spec.payload.parse(payload) as PayloadOf<Q>;
-    const { jobName, ...jobOptions } = options;
-    const queue = this.queue(name) as unknown as Queue;
-    return (await queue.add(jobName ?? spec.jobName, data, { ...jobOptionsOf(spec), ...jobOptions })) as Job<PayloadOf<Q>>;
+  async add<Q extends QueueName>(name: Q, payload: PayloadOf<Q>, options: AddOptions = {}): Promise<Job<PayloadOf<Q>>> {
+    return addJob(this.queue(name), name, payload, options);
   }
 
   /**

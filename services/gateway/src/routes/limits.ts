@@ -1,8 +1,8 @@
 import { Router, type Request, type Response } from 'express';
+import { UPLOAD_EXTENSIONS } from '@talkie/contracts';
 import type { MediaLimits } from '@talkie/media';
 import type { CorrectionCapability } from '@talkie/queue';
 import { requireScope } from '../auth/authenticate';
-import { CONTAINER_OF_EXTENSION } from '../upload/upload-storage';
 
 /**
  * `GET /v1/limits`: what an upload may be, so a client (the web console) can refuse a file that
@@ -22,7 +22,7 @@ export function limitsRoutes(deps: {
     max_duration_s: deps.mediaLimits.maxDurationS,
     max_frame_pixels: deps.mediaLimits.maxFramePixels,
     max_frames: deps.mediaLimits.maxFrames,
-    extensions: Object.keys(CONTAINER_OF_EXTENSION),
+    extensions: UPLOAD_EXTENSIONS,
   };
   router.get('/', requireScope('jobs:read'), async (req: Request, res: Response) => {
     const available = await deps.correction.available();

@@ -1,4 +1,4 @@
-import { TalkieError, type UploadExtension } from '@talkie/contracts';
+import { TalkieError, UPLOAD_EXTENSIONS, type UploadExtension } from '@talkie/contracts';
 
 /** The container families the gateway recognises by their first bytes (sniff.ts). */
 export type Container = 'isobmff' | 'matroska' | 'avi' | 'mpeg-ps';
@@ -27,6 +27,6 @@ export const CONVERT_HINT = 'ffmpeg -i input.ext -an -c:v libx264 -pix_fmt yuv42
  */
 export function unsupportedUpload(reason: string): TalkieError {
   return new TalkieError('unsupported_media_type', {
-    message: `${reason} Accepted: ${Object.keys(CONTAINER_OF_EXTENSION).join(' ')}. To convert a video: ${CONVERT_HINT}`,
+    message: `${reason} Accepted: ${UPLOAD_EXTENSIONS.join(' ')}. To convert a video: ${CONVERT_HINT}`,
   });
 }

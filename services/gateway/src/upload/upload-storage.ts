@@ -6,8 +6,6 @@ import path from 'node:path';
 import { CONTAINER_OF_EXTENSION, unsupportedUpload } from './accepted-types';
 import { ContainerSniffer, type Container } from './sniff';
 
-export { CONTAINER_OF_EXTENSION };
-
 export interface StoredUpload {
   key: string;
   size: number;
