@@ -4,7 +4,12 @@ module.exports = {
   testEnvironment: '<rootDir>/test/support/node-environment.js',
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
   testMatch: ['<rootDir>/{packages,services,tools}/*/src/**/*.test.ts', '<rootDir>/bench/src/**/*.test.ts', '<rootDir>/test/*.test.ts'],
-  moduleNameMapper: { '^@talkie/([a-z-]+)$': '<rootDir>/packages/$1/src' },
+  // a package's testing entry point (`@talkie/faces/testing`) maps to its src/testing.ts, as node maps
+  // it to the package's testing.js stub over dist/
+  moduleNameMapper: {
+    '^@talkie/([a-z-]+)/testing$': '<rootDir>/packages/$1/src/testing',
+    '^@talkie/([a-z-]+)$': '<rootDir>/packages/$1/src',
+  },
   testTimeout: 60_000,
   // Issue 18 (open): the leaks found (a test's Redis connection, a FIFO open blocking a libuv thread)
   // are fixed and each test/ file exits on its own; the whole run's exit without this is not yet

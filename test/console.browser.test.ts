@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { mkdirSync, openAsBlob } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { renderTwoFaces, type TwoFacesFixture } from '@talkie/faces';
+import { renderTwoFaces, type TwoFacesFixture } from '@talkie/faces/testing';
 import { resolveFfmpeg } from '@talkie/media';
 import type { Browser, BrowserContext, Page, Request } from 'playwright-core';
 import type { JobResource } from '@talkie/contracts';

@@ -4,17 +4,15 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { demoManifest, writeDemoModel } from '@talkie/demo-model';
+import { autoAvsrAlignment, decodePng, type RoiReport } from '@talkie/faces';
 import {
-  autoAvsrAlignment,
-  decodePng,
   renderMovingMouth,
   renderTwoFaces,
   syntheticMeanFace,
   writeSyntheticFaceModels,
   type MovingMouthFixture,
-  type RoiReport,
   type TwoFacesFixture,
-} from '@talkie/faces';
+} from '@talkie/faces/testing';
 import { resolveFfmpeg } from '@talkie/media';
 import { ROOT } from './support/stack';
 

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { demoManifest, renderFixture, writeDemoModel } from '@talkie/demo-model';
-import { renderTwoFaces, type TwoFacesFixture } from '@talkie/faces';
+import { renderTwoFaces, type TwoFacesFixture } from '@talkie/faces/testing';
 import type { JobResource } from '@talkie/contracts';
 import { resolveFfmpeg } from '@talkie/media';
 import { submit, waitForJob } from './support/client';

@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { demoManifest, renderFixture, writeDemoModel, type FixtureFormat, type RenderedFixture } from '@talkie/demo-model';
-import { writeSyntheticFaceModels } from '@talkie/faces';
+import { writeSyntheticFaceModels } from '@talkie/faces/testing';
 import { resolveFfmpeg } from '@talkie/media';
 import { ARTIFACTS } from './stack';
 

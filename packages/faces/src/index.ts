@@ -13,7 +13,7 @@ export {
   type LandmarkDecodeOptions,
   type InputSpec,
 } from './detect';
-// issues 5 and 10: the ONNX runners, the mouth tracker and the synthetic face package
+// issues 5 and 10: the ONNX runners and the mouth tracker (the synthetic face package: `@talkie/faces/testing`)
 export * from './runtime/image';
 export * from './runtime/face-models';
 export * from './tracking/alignment';
@@ -22,9 +22,6 @@ export * from './tracking/mean-face-alignment';
 export * from './tracking/opencv-sampling';
 export * from './tracking/landmark-series';
 export * from './tracking/mouth-tracker';
-export * from './synthetic/ring-face-model';
-export * from './synthetic/moving-mouth-fixture';
-export * from './synthetic/mean-face-fixture';
 export * from './runtime/png';
 export * from './tracking/face-package-dir';
 export * from './tracking/roi-report';

@@ -1,0 +1,2 @@
+// `@talkie/faces/testing` for node's resolver (tsconfig's moduleResolution "node" ignores package.json "exports").
+module.exports = require('./dist/testing');
