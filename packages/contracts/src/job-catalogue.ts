@@ -91,6 +91,8 @@ export const JOB_CATALOGUE = {
     timeoutMs: 130_000,
     lock: { ...SHORT_LOCK, outlastsTimeout: false },
     retention: WORK_RETENTION,
+    // a chunk that fails for good fails its parent (the chunk worker records the parent's failure
+    // with the chunk's error code first)
     failParentOnFailure: true,
   },
   [QUEUES.postprocess]: {

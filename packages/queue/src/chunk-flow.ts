@@ -1,8 +1,7 @@
 import type { Redis } from 'ioredis';
-import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import { Queue, type ConnectionOptions } from 'bullmq';
 import { z } from 'zod';
-import { FaceTrackQuality, JOB_CATALOGUE, QUEUE_PREFIX, QUEUES, ResultWarning, Segment, type ChunkPayload } from '@talkie/contracts';
-import { jobOptionsOf } from './host/queue-host';
+import { FaceTrackQuality, QUEUE_PREFIX, QUEUES, ResultWarning, Segment, type ChunkPayload } from '@talkie/contracts';
 
 /*
  * Long videos as BullMQ flows: the `transcribe` job of a long video becomes the parent of one
@@ -33,12 +32,6 @@ export interface ChunkOutcome {
   skipped?: boolean;
   frames: number;
 }
-
-/**
- * The chunk queue's catalogue options: retries as for whole jobs; a chunk that fails for good
- * fails its parent (the chunk worker records the parent's failure with the chunk's error code first).
- */
-export const CHUNK_JOB_OPTIONS: JobsOptions = jobOptionsOf(JOB_CATALOGUE[QUEUES.chunks]);
 
 /** BullMQ job id of a window: stable, so adding the children again (a retried parent) adds nothing twice. */
 export const chunkJobId = (jobId: string, index: number): string => `${jobId}-chunk-${index}`;

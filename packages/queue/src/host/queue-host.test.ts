@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { Worker, type Job } from 'bullmq';
-import { CATALOGUE_QUEUES, QUEUES, type TranscribePayload } from '@talkie/contracts';
+import { CATALOGUE_QUEUES, QUEUES, type ChunkPayload, type TranscribePayload } from '@talkie/contracts';
 import { leaseRedisDb, type RedisDbLease } from '../../../../test/support/redis-db';
 import { type GiveUpReason } from './give-up';
-import { QueueHost } from './queue-host';
+import { addJobs, QueueHost } from './queue-host';
 
 /** The queue host against the real Redis (a leased database), with a fresh BullMQ prefix per test. */
 const payload = (): TranscribePayload => ({ v: 1, job_id: randomUUID(), tenant: 'acme', upload_key: 'uploads/acme/x.mp4', upload_bytes: 10 });
@@ -115,6 +115,27 @@ describe('QueueHost', () => {
     expect(ran).toBe(0);
     expect(g.seen.map((s) => s.reason)).toEqual(['stalled']);
     expect(g.seen[0].job.id).toBe(data.job_id);
+  });
+
+  it("adds several jobs (a flow's children) only when every payload passes, with the spec options", async () => {
+    const parent = payload();
+    const chunk = (index: number): ChunkPayload => ({
+      v: 1,
+      job_id: parent.job_id,
+      tenant: parent.tenant,
+      upload_key: parent.upload_key,
+      fps: 25,
+      count: 2,
+      window: { index, start_frame: index * 100, frames: 120, own_from: index * 100, own_to: index * 100 + 100 },
+    });
+    const queue = host.queue(QUEUES.chunks);
+    const broken = { ...chunk(1), window: { ...chunk(1).window, frames: 0 } };
+    await expect(addJobs(queue, QUEUES.chunks, [{ payload: chunk(0) }, { payload: broken }])).rejects.toThrow();
+    expect(await queue.count()).toBe(0);
+    const jobs = await addJobs(queue, QUEUES.chunks, [0, 1].map((i) => ({ payload: chunk(i), options: { jobId: `${parent.job_id}-chunk-${i}` } })));
+    expect(jobs.map((j) => [j.id, j.name])).toEqual([0, 1].map((i) => [`${parent.job_id}-chunk-${i}`, 'chunk']));
+    expect(jobs[0].opts).toMatchObject({ attempts: 3, failParentOnFailure: true, removeOnComplete: true });
+    expect(await queue.count()).toBe(2);
   });
 
   it('counts every queue of the catalogue, the webhook queue included', async () => {

@@ -73,6 +73,23 @@ export async function addJob<Q extends QueueName>(queue: Queue<PayloadOf<Q>>, na
   return (await (queue as unknown as Queue).add(jobName ?? spec.jobName, data, { ...jobOptionsOf(spec), ...jobOptions })) as Job<PayloadOf<Q>>;
 }
 
+/**
+ * `addJob` for several jobs of one queue in one round trip (a flow's children): every payload is
+ * checked first, so one bad payload queues none of them.
+ */
+export async function addJobs<Q extends QueueName>(
+  queue: Queue<PayloadOf<Q>>,
+  name: Q,
+  entries: readonly { payload: PayloadOf<Q>; options?: AddOptions }[],
+): Promise<Job<PayloadOf<Q>>[]> {
+  const spec: JobSpec = JOB_CATALOGUE[name];
+  const jobs = entries.map(({ payload, options = {} }) => {
+    const { jobName, ...jobOptions } = options;
+    return { name: jobName ?? spec.jobName, data: spec.payload.parse(payload), opts: { ...jobOptionsOf(spec), ...jobOptions } };
+  });
+  return (await (queue as unknown as Queue).addBulk(jobs)) as Job<PayloadOf<Q>>[];
+}
+
 /** The lock of a consumer: the configured one, else the spec's, at least twice the attempt's bound where the spec asks. */
 export function lockDurationOf(spec: JobSpec, options: Pick<ConsumeOptions, 'timeoutMs' | 'lockDurationMs'> = {}): number {
   if (options.lockDurationMs !== undefined) return options.lockDurationMs;

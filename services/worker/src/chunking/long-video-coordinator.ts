@@ -1,7 +1,7 @@
 import { UnrecoverableError, WaitingChildrenError, type Job, type Queue } from 'bullmq';
-import { isTerminal, TranscribePayload, type TranscriptResult } from '@talkie/contracts';
+import { isTerminal, QUEUES, TranscribePayload, type TranscriptResult } from '@talkie/contracts';
 import { checkProbe, DEFAULT_MEDIA_LIMITS, MAX_SOURCE_FPS, type VideoProber } from '@talkie/media';
-import { CHUNK_JOB_OPTIONS, chunkJobId, ChunkWindow, type ChunkPayload, type ChunkProgress, type JobStore, type ProbeMemo } from '@talkie/queue';
+import { addJobs, chunkJobId, ChunkWindow, type ChunkPayload, type ChunkProgress, type JobStore, type ProbeMemo } from '@talkie/queue';
 import type { Logger } from '@talkie/runtime';
 import type { BlobStorage } from '@talkie/storage';
 import type { WorkerMetrics } from '../observability/worker-metrics';
@@ -100,10 +100,11 @@ export class LongVideoCoordinator {
     const missing = windows.filter((w) => !results.some((r) => r.index === w.index));
     if (missing.length) {
       // first run, or a rerun after a crash before every child was added: adding is idempotent by job id
-      await this.deps.chunkQueue.addBulk(
+      await addJobs(
+        this.deps.chunkQueue,
+        QUEUES.chunks,
         missing.map((window) => ({
-          name: 'chunk',
-          data: {
+          payload: {
             v: 1,
             job_id: payload.job_id,
             tenant: payload.tenant,
@@ -114,7 +115,7 @@ export class LongVideoCoordinator {
             source: (job.data as ChunkedData).source,
             ...(payload.face !== undefined ? { face: payload.face } : {}),
           },
-          opts: { ...CHUNK_JOB_OPTIONS, jobId: chunkJobId(payload.job_id, window.index), parent: { id: job.id!, queue: job.queueQualifiedName } },
+          options: { jobId: chunkJobId(payload.job_id, window.index), parent: { id: job.id!, queue: job.queueQualifiedName } },
         })),
       );
       if (token && (await job.moveToWaitingChildren(token))) throw new WaitingChildrenError();
