@@ -122,6 +122,17 @@ describe('mergeWindowFaces (long videos)', () => {
     expect(merged.warnings).toEqual([{ code: 'frame_rate_resampled', message: 'a' }]);
   });
 
+  it('counts the frames two windows share once, scaled to the frames each window owns', () => {
+    // windows of 25 frames overlapping by 5: the first owns 20, the second all 25 of its own
+    const merged = mergeWindowFaces([
+      { face_track: window(25, 25, 0.9, 0), owned_frames: 20 },
+      { face_track: window(15, 25, 0.5, 10), owned_frames: 25 },
+    ]);
+    expect(merged.face_track).toEqual({ ...window(35, 45, 0.729, 10) });
+    // a window that owns nothing of what it read (the estimate ran past the end) adds nothing
+    expect(mergeWindowFaces([{ face_track: window(25, 25, 0.9, 0) }, { face_track: window(5, 10, 0.5, 2), owned_frames: 0 }]).face_track).toEqual(window(25, 25, 0.9, 2));
+  });
+
   it('recomputes low coverage over the whole video, and gives nothing for windows without tracking', () => {
     expect(mergeWindowFaces([{ face_track: window(10, 25, 1, 15) }, { face_track: window(20, 25, 1, 5) }]).warnings!.map((w) => w.code)).toEqual(['low_face_coverage']);
     expect(mergeWindowFaces([{}, {}])).toEqual({});

@@ -123,24 +123,33 @@ export function describeResult(result: TranscriptResult, context: ReadContext, f
  * Issue 17, long videos: the windows' warnings and track qualities as one. Warnings: each code
  * once, with the first window's message (`low_face_coverage` is then recomputed over the whole
  * video); quality: frames summed, the longest gap the longest of any window, the detector's score
- * the frame-weighted mean. The track index is the first window's: each window numbers and chooses
- * its own tracks.
+ * the frame-weighted mean. Windows overlap, so where a window says how many of its frames it owns
+ * (`owned_frames`), its counts are scaled to those, and the overlap is not counted twice (a
+ * window's detections are taken as spread evenly over it: it keeps no per-frame record). The track
+ * index is the first window's: each window numbers and chooses its own tracks.
  */
-export function mergeWindowFaces(windows: Array<{ warnings?: ResultWarning[]; face_track?: FaceTrackQuality }>): { warnings?: ResultWarning[]; face_track?: FaceTrackQuality } {
+export function mergeWindowFaces(
+  windows: Array<{ warnings?: ResultWarning[]; face_track?: FaceTrackQuality; owned_frames?: number }>,
+): { warnings?: ResultWarning[]; face_track?: FaceTrackQuality } {
   const byCode = new Map<WarningCode, ResultWarning>();
   for (const w of windows) for (const warning of w.warnings ?? []) if (!byCode.has(warning.code)) byCode.set(warning.code, warning);
-  const qualities = windows.map((w) => w.face_track).filter((q): q is FaceTrackQuality => q !== undefined);
+  const qualities = windows.flatMap(({ face_track: q, owned_frames: owned }) => {
+    if (!q) return [];
+    if (owned === undefined || owned >= q.frames || q.frames === 0) return [{ q, frames: q.frames, detected: q.detected_frames }];
+    const frames = Math.max(0, owned);
+    return [{ q, frames, detected: Math.min(frames, Math.round((q.detected_frames * frames) / q.frames)) }];
+  });
   let face_track: FaceTrackQuality | undefined;
   if (qualities.length) {
-    const detected = qualities.reduce((a, q) => a + q.detected_frames, 0);
-    const frames = qualities.reduce((a, q) => a + q.frames, 0);
+    const detected = qualities.reduce((a, w) => a + w.detected, 0);
+    const frames = qualities.reduce((a, w) => a + w.frames, 0);
     face_track = {
-      ...qualities[0],
+      ...qualities[0].q,
       frames,
       detected_frames: detected,
       interpolated_frames: frames - detected,
-      longest_gap_frames: Math.max(...qualities.map((q) => q.longest_gap_frames)),
-      mean_detector_score: detected ? r3(qualities.reduce((a, q) => a + q.mean_detector_score * q.detected_frames, 0) / detected) : 0,
+      longest_gap_frames: Math.max(...qualities.map((w) => w.q.longest_gap_frames)),
+      mean_detector_score: detected ? r3(qualities.reduce((a, w) => a + w.q.mean_detector_score * w.detected, 0) / detected) : 0,
     };
     byCode.delete('low_face_coverage');
     const coverage = frames ? detected / frames : 0;

@@ -73,6 +73,12 @@ describe('mergeChunks', () => {
       model,
     });
   });
+  it("counts the face track's frames once where windows overlap (issue 17): as many as the video has", () => {
+    const quality = (frames: number) => ({ index: 0, frames, detected_frames: frames, interpolated_frames: 0, longest_gap_frames: 0, mean_detector_score: 0.9, source_fps: 25, model_fps: 25 });
+    const tracked = results.map((r) => ({ ...r, face_track: quality(r.frames) }));
+    const merged = mergeChunks(tracked, windows, 25, model);
+    expect(merged.face_track).toMatchObject({ frames: merged.frames, detected_frames: merged.frames, interpolated_frames: 0 });
+  });
   it('refuses to merge with a window missing', () => {
     expect(() => mergeChunks(results.slice(1), windows, 25, model)).toThrow(/chunks 1 have no result/);
   });

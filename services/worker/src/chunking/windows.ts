@@ -55,9 +55,16 @@ export function mergeChunks(results: ChunkResult[], windows: ChunkWindow[], fps:
     duration_s: round(frames / fps),
     frames,
     model,
-    // issue 17: warnings once each, the track quality summed over the windows (no `faces`: each window numbers its own tracks)
-    ...mergeWindowFaces(windows.map((w) => byIndex.get(w.index)!)),
+    // issue 17: warnings once each, the track quality summed over the frames each window owns (no
+    // `faces`: each window numbers its own tracks)
+    ...mergeWindowFaces(windows.map((w) => ({ ...byIndex.get(w.index)!, owned_frames: ownedFrames(w, byIndex.get(w.index)!.frames) }))),
   };
+}
+
+/** Frames of a window's reading that it owns: [own_from, own_to) within what it read. */
+function ownedFrames(window: ChunkWindow, framesRead: number): number {
+  const end = Math.min(window.own_to, window.start_frame + framesRead);
+  return Math.max(0, end - Math.max(window.own_from, window.start_frame));
 }
 
 const round = (seconds: number) => Math.round(seconds * 1000) / 1000;
