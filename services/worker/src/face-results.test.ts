@@ -79,6 +79,8 @@ describe('describeResult', () => {
       { index: 1, box: box(200), frames: 100, activity: 0.01, chosen: false },
     ]);
     expect(described.warnings!.map((w) => w.code)).toEqual(['several_faces']);
+    // the console shows the message as it is: it names the face read and the choices, not API fields
+    expect(described.warnings![0].message).toBe('2 faces were tracked and face 0 was read; face=all reads each of them, face=<index> one.');
     expect(described.segments.every((s) => s.face)).toBe(true);
     expect(described.tracks).toBeUndefined();
   });

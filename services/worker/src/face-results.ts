@@ -80,7 +80,8 @@ export function resultWarnings(context: ReadContext, faces?: { read: FaceTrackFr
     if (summary && summary.box.width < MIN_FACE_WIDTH_PX) {
       add('face_too_small', `The face is about ${Math.round(summary.box.width)} pixels wide; under ${MIN_FACE_WIDTH_PX} the mouth is upscaled and lip reading suffers.`);
     }
-    if (faces.tracks.length > 1) add('several_faces', `${faces.tracks.length} faces were tracked; see faces for which was read.`);
+    // said without API field names: the console shows this message as it is
+    if (faces.tracks.length > 1) add('several_faces', `${faces.tracks.length} faces were tracked and face ${faces.read.index} was read; face=all reads each of them, face=<index> one.`);
   }
   return warnings;
 }
