@@ -47,8 +47,11 @@ describe('webhook queue', () => {
     );
     expect(deliveryId).toBe(deliveryIdFor(id, 'job.completed'));
     const job = await queue.getJob(deliveryId!);
+    expect(job?.name).toBe('job.completed');
     expect(job?.opts.attempts).toBe(4);
     expect(job?.opts.backoff).toEqual({ type: WEBHOOK_BACKOFF_TYPE });
+    // the catalogue's retention: the payload carries the transcript, so it leaves Redis once settled
+    expect(job?.opts).toMatchObject({ removeOnComplete: true, removeOnFail: true });
     expect(job?.data).toEqual({
       v: 1,
       delivery_id: deliveryId,

@@ -1,4 +1,4 @@
-import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import { Queue, type ConnectionOptions } from 'bullmq';
 import {
   deliveryIdFor,
   QUEUE_PREFIX,
@@ -7,7 +7,8 @@ import {
   type JobResource,
   type WebhookEventType,
 } from '@talkie/contracts';
-import { WEBHOOK_BACKOFF_TYPE, WEBHOOK_RETRY_SCHEDULE, webhookAttempts } from './retry';
+import { addJob, type AddOptions } from '@talkie/queue';
+import { WEBHOOK_RETRY_SCHEDULE, webhookAttempts } from './retry';
 
 /** How long a delivery id is remembered after it was enqueued, so a repeated event is dropped. */
 export const DEFAULT_DEDUP_TTL_MS = 48 * 3600_000;
@@ -16,16 +17,15 @@ export function createWebhookQueue(connection: ConnectionOptions): Queue<Webhook
   return new Queue<WebhookDeliveryPayload>(QUEUES.webhooks, { connection, prefix: QUEUE_PREFIX });
 }
 
-/** BullMQ options of a delivery: attempts and backoff follow the retry schedule. */
-export function webhookJobOptions(deliveryId: string, schedule: readonly number[] = WEBHOOK_RETRY_SCHEDULE, dedupTtlMs = DEFAULT_DEDUP_TTL_MS): JobsOptions {
+/**
+ * What a delivery adds to the webhook queue's catalogue options (backoff type, retention: see
+ * JOB_CATALOGUE): its id, attempts from the retry schedule, and a deduplication key (id only) that
+ * outlives the job and keeps duplicates out.
+ */
+export function webhookJobOptions(deliveryId: string, schedule: readonly number[] = WEBHOOK_RETRY_SCHEDULE, dedupTtlMs = DEFAULT_DEDUP_TTL_MS): AddOptions {
   return {
     jobId: deliveryId,
     attempts: webhookAttempts(schedule),
-    backoff: { type: WEBHOOK_BACKOFF_TYPE },
-    // The payload carries the transcript: it leaves Redis as soon as the delivery is settled. The
-    // DeliveryLog keeps what integrators see; the deduplication key (id only) keeps duplicates out.
-    removeOnComplete: true,
-    removeOnFail: true,
     deduplication: { id: deliveryId, ttl: dedupTtlMs },
   };
 }
@@ -53,15 +53,16 @@ export async function enqueueJobEvent(
   options: { schedule?: readonly number[]; dedupTtlMs?: number } = {},
 ): Promise<string | null> {
   if (!event.record.webhook_url) return null;
-  const payload = WebhookDeliveryPayload.parse({
+  const payload: WebhookDeliveryPayload = {
     v: 1,
     delivery_id: deliveryIdFor(event.record.id, event.type),
     job_id: event.record.id,
     tenant: event.record.tenant,
     url: event.record.webhook_url,
     event: { type: event.type, timestamp: event.at.toISOString(), data: event.resource },
-  });
-  await queue.add(event.type, payload, webhookJobOptions(payload.delivery_id, options.schedule, options.dedupTtlMs));
+  };
+  // addJob checks the payload against the catalogue's schema; the job's name is the event type
+  await addJob(queue, QUEUES.webhooks, payload, { ...webhookJobOptions(payload.delivery_id, options.schedule, options.dedupTtlMs), jobName: event.type });
   return payload.delivery_id;
 }
 
