@@ -15,6 +15,26 @@ export function createRedis(url: string, role: RedisRole, extra: RedisOptions = 
   return new Redis(url, { ...options, lazyConnect: false, ...extra });
 }
 
+/**
+ * The errors ioredis rejects a command with when the connection, not the command, failed. ioredis
+ * has no error classes for the first two (plain `Error`s with fixed messages, `utils.
+ * CONNECTION_CLOSED_ERROR_MSG` and the offline-queue refusal), so their messages are the contract;
+ * `MaxRetriesPerRequestError` is a class of its own, and socket errors carry a syscall.
+ */
+const CONNECTION_MESSAGES = new Set(['Connection is closed.', "Stream isn't writeable and enableOfflineQueue options is false"]);
+
+/**
+ * Whether `err` says Redis could not be reached. A command sent in the instant a socket dies
+ * fails with one of these while the client's `status` still reads `ready` (its close event comes
+ * after), so callers cannot rely on `status` alone to tell an outage from a bug.
+ */
+export function isRedisConnectionError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (CONNECTION_MESSAGES.has(err.message) || err.name === 'MaxRetriesPerRequestError') return true;
+  const errno = err as NodeJS.ErrnoException;
+  return errno.syscall === 'connect' || errno.syscall === 'read' || errno.syscall === 'write' || ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT'].includes(errno.code ?? '');
+}
+
 /** Resolves when the connection is ready, or rejects after `timeoutMs`. */
 export async function waitForRedis(redis: Redis, timeoutMs = 10_000): Promise<void> {
   if (redis.status === 'ready') return;

@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import { MulterError } from 'multer';
 import { ERROR_CATALOGUE, TalkieError, type ErrorBody, type ErrorCode } from '@talkie/contracts';
+import { isRedisConnectionError } from '@talkie/queue';
 
 export function sendError(req: Request, res: Response, code: ErrorCode, message?: string): void {
   const body: ErrorBody = {
@@ -39,8 +40,10 @@ export function classify(err: unknown): ErrorCode {
  */
 export const errorHandler = (redisReady: () => boolean): ErrorRequestHandler => (err, req, res, _next) => {
   let code = classify(err);
-  // An unexpected failure while Redis is away is Redis being away: tell clients to come back.
-  if (code === 'internal_error' && !redisReady()) code = 'service_unavailable';
+  // An unexpected failure while Redis is away is Redis being away: tell clients to come back. A
+  // command caught by a dying socket fails before the client's status leaves `ready`, so the
+  // error itself is asked too.
+  if (code === 'internal_error' && (!redisReady() || isRedisConnectionError(err))) code = 'service_unavailable';
   if (code === 'internal_error' || code === 'service_unavailable') req.log?.error({ err }, 'request failed');
   else req.log?.info({ code }, 'request rejected');
   if (res.headersSent) {
