@@ -72,6 +72,9 @@ describe('isRedisConnectionError', () => {
     expect(isRedisConnectionError(wrongType)).toBe(false);
     await redis.del('talkie-test:string');
     expect(isRedisConnectionError(new Error('boom'))).toBe(false);
+    // a disk's failure is no Redis outage, though it comes from a syscall too
+    expect(isRedisConnectionError(Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO', syscall: 'read' }))).toBe(false);
+    expect(isRedisConnectionError(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET', syscall: 'read' }))).toBe(true);
     expect(isRedisConnectionError('Connection is closed.')).toBe(false);
   });
 });

@@ -19,9 +19,10 @@ export function createRedis(url: string, role: RedisRole, extra: RedisOptions = 
  * The errors ioredis rejects a command with when the connection, not the command, failed. ioredis
  * has no error classes for the first two (plain `Error`s with fixed messages, `utils.
  * CONNECTION_CLOSED_ERROR_MSG` and the offline-queue refusal), so their messages are the contract;
- * `MaxRetriesPerRequestError` is a class of its own, and socket errors carry a syscall.
+ * `MaxRetriesPerRequestError` is a class of its own, and socket errors carry their code.
  */
 const CONNECTION_MESSAGES = new Set(['Connection is closed.', "Stream isn't writeable and enableOfflineQueue options is false"]);
+const SOCKET_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 /**
  * Whether `err` says Redis could not be reached. A command sent in the instant a socket dies
@@ -31,8 +32,8 @@ const CONNECTION_MESSAGES = new Set(['Connection is closed.', "Stream isn't writ
 export function isRedisConnectionError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (CONNECTION_MESSAGES.has(err.message) || err.name === 'MaxRetriesPerRequestError') return true;
-  const errno = err as NodeJS.ErrnoException;
-  return errno.syscall === 'connect' || errno.syscall === 'read' || errno.syscall === 'write' || ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT'].includes(errno.code ?? '');
+  // socket errors (a disk's EIO is not one: it says nothing of Redis)
+  return SOCKET_CODES.has((err as NodeJS.ErrnoException).code ?? '');
 }
 
 /** Resolves when the connection is ready, or rejects after `timeoutMs`. */
