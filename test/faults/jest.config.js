@@ -17,7 +17,5 @@ module.exports = {
   // the cases kill processes and time recoveries on a small machine: one at a time
   maxWorkers: 1,
   testTimeout: 120_000,
-  // as the root config's, until a whole run is seen to exit without it (issue 18)
-  forceExit: true,
   verbose: true,
 };
