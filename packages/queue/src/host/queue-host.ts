@@ -61,16 +61,21 @@ export function jobOptionsOf(spec: JobSpec): JobsOptions {
 
 export type AddOptions = JobsOptions & { jobName?: string };
 
+/** A job as BullMQ takes it: the payload checked against the queue's schema, the spec's name and options, `options` on top. */
+function jobEntry(name: QueueName, payload: unknown, options: AddOptions = {}): { name: string; data: unknown; opts: JobsOptions } {
+  const spec: JobSpec = JOB_CATALOGUE[name];
+  const { jobName, ...jobOptions } = options;
+  return { name: jobName ?? spec.jobName, data: spec.payload.parse(payload), opts: { ...jobOptionsOf(spec), ...jobOptions } };
+}
+
 /**
  * How every producer adds a job, through the host or with a queue of its own: the payload checked
  * against the queue's schema (nothing is queued when it fails), the spec's job name and options,
  * `options` on top (the job id, a webhook's attempts).
  */
 export async function addJob<Q extends QueueName>(queue: Queue<PayloadOf<Q>>, name: Q, payload: PayloadOf<Q>, options: AddOptions = {}): Promise<Job<PayloadOf<Q>>> {
-  const spec: JobSpec = JOB_CATALOGUE[name];
-  const data = spec.payload.parse(payload) as PayloadOf<Q>;
-  const { jobName, ...jobOptions } = options;
-  return (await (queue as unknown as Queue).add(jobName ?? spec.jobName, data, { ...jobOptionsOf(spec), ...jobOptions })) as Job<PayloadOf<Q>>;
+  const job = jobEntry(name, payload, options);
+  return (await (queue as unknown as Queue).add(job.name, job.data, job.opts)) as Job<PayloadOf<Q>>;
 }
 
 /**
@@ -82,11 +87,7 @@ export async function addJobs<Q extends QueueName>(
   name: Q,
   entries: readonly { payload: PayloadOf<Q>; options?: AddOptions }[],
 ): Promise<Job<PayloadOf<Q>>[]> {
-  const spec: JobSpec = JOB_CATALOGUE[name];
-  const jobs = entries.map(({ payload, options = {} }) => {
-    const { jobName, ...jobOptions } = options;
-    return { name: jobName ?? spec.jobName, data: spec.payload.parse(payload), opts: { ...jobOptionsOf(spec), ...jobOptions } };
-  });
+  const jobs = entries.map(({ payload, options }) => jobEntry(name, payload, options));
   return (await (queue as unknown as Queue).addBulk(jobs)) as Job<PayloadOf<Q>>[];
 }
 

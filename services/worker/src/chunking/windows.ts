@@ -57,7 +57,12 @@ export function mergeChunks(results: ChunkResult[], windows: ChunkWindow[], fps:
     model,
     // issue 17: warnings once each, the track quality summed over the frames each window owns (no
     // `faces`: each window numbers its own tracks)
-    ...mergeWindowFaces(windows.map((w) => ({ ...byIndex.get(w.index)!, owned_frames: ownedFrames(w, byIndex.get(w.index)!.frames) }))),
+    ...mergeWindowFaces(
+      windows.map((w) => {
+        const result = byIndex.get(w.index)!;
+        return { ...result, owned_frames: ownedFrames(w, result.frames) };
+      }),
+    ),
   };
 }
 
